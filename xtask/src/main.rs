@@ -1,0 +1,2 @@
+//! Cairn developer tasks.
+fn main() {}
