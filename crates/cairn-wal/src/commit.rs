@@ -1,0 +1,686 @@
+//! The group-commit core: LSN assignment, the leader/follower fsync protocol, poisoning and
+//! close, generic over a small [`LogWriter`]/[`Syncer`] pair so that loom can check it against
+//! a mock disk.
+//!
+//! # Protocol
+//!
+//! One mutex guards the writer and the LSN counters. An appender takes it, gets the next LSNs,
+//! and writes its frames (to the OS, or to the in-process buffer for [`crate::Durability::None`]).
+//! An appender that needs durability then loops: if the durable LSN has passed its LSN it
+//! returns; if the log is poisoned it fails; if no fsync is running it becomes the *leader*:
+//! it notes the highest written LSN, takes a [`Syncer`] handle, marks "syncing", releases the
+//! mutex, and calls `sync` outside it, so later appenders keep writing the next group
+//! meanwhile. Otherwise it waits on a condition variable that the leader notifies when its
+//! fsync returns. No timer is involved: when the disk is idle the first durable appender syncs
+//! at once.
+//!
+//! A failed sync sets `poisoned`: every waiter and every later call gets
+//! [`Error::Poisoned`], and nobody calls `sync` again.
+//!
+//! The mutex is also where a group is closed: when the records written since the running
+//! fsync started reach `group_commit_max_records` or `group_commit_max_bytes`, new appenders
+//! wait for that fsync before writing (back-pressure), which bounds the next group.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::stats::Counters;
+use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering, lock};
+
+/// The part of the log that lives under the append mutex.
+pub(crate) trait LogWriter: Send {
+    /// The handle that makes written bytes durable, used outside the mutex.
+    type Syncer: Syncer;
+
+    /// Encodes `records` with LSNs `first_lsn..`, as one batch if there are several, and
+    /// writes them to the OS unless `buffer_only` (then they may stay in memory). Returns
+    /// whether everything encoded so far is now in the OS.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors; the core poisons the log on any.
+    fn write(&mut self, first_lsn: u64, records: &[&[u8]], buffer_only: bool) -> Result<bool>;
+
+    /// Writes any buffered bytes to the OS.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors; the core poisons the log on any.
+    fn flush(&mut self) -> Result<()>;
+
+    /// A handle whose `sync` makes everything written so far durable.
+    fn syncer(&mut self) -> Self::Syncer;
+}
+
+/// Makes the bytes written before it was taken durable.
+pub(crate) trait Syncer: Send {
+    /// `fdatasync` (or the mock's equivalent).
+    ///
+    /// # Errors
+    ///
+    /// The sync failed; the core poisons the log.
+    fn sync(&self) -> Result<()>;
+
+    /// Work done by the leader after its group is acknowledged, outside the mutex
+    /// (preparing the next segment).
+    fn maintain(&self) {}
+}
+
+/// Group limits, from [`crate::WalOptions`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_records: u64,
+    pub(crate) max_bytes: u64,
+    pub(crate) max_delay: Duration,
+}
+
+/// The LSN counters, exposed to [`Core::exclusive`].
+#[derive(Debug)]
+pub(crate) struct Positions {
+    /// The LSN the next record gets.
+    pub(crate) next_lsn: u64,
+    /// The highest LSN handed to the OS.
+    pub(crate) written_lsn: u64,
+    /// The highest LSN known durable.
+    pub(crate) durable_lsn: u64,
+}
+
+struct Inner<W> {
+    writer: W,
+    pos: Positions,
+    syncing: bool,
+    poisoned: bool,
+    closed: bool,
+    pending_records: u64,
+    pending_bytes: u64,
+    oldest_unsynced: Option<Instant>,
+}
+
+/// The group-commit core.
+pub(crate) struct Core<W: LogWriter> {
+    inner: Mutex<Inner<W>>,
+    durable_cv: Condvar,
+    written_cv: Condvar,
+    visible_lsn: AtomicU64,
+    limits: Limits,
+    counters: std::sync::Arc<Counters>,
+}
+
+impl<W: LogWriter> std::fmt::Debug for Core<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("visible_lsn", &self.visible_lsn.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: LogWriter> Core<W> {
+    /// A core whose next LSN is `next_lsn`, with everything below it durable.
+    pub(crate) fn new(
+        writer: W,
+        next_lsn: u64,
+        limits: Limits,
+        counters: std::sync::Arc<Counters>,
+    ) -> Self {
+        assert!(next_lsn >= 1, "LSNs start at 1");
+        Self {
+            inner: Mutex::new(Inner {
+                writer,
+                pos: Positions {
+                    next_lsn,
+                    written_lsn: next_lsn - 1,
+                    durable_lsn: next_lsn - 1,
+                },
+                syncing: false,
+                poisoned: false,
+                closed: false,
+                pending_records: 0,
+                pending_bytes: 0,
+                oldest_unsynced: None,
+            }),
+            durable_cv: Condvar::new(),
+            written_cv: Condvar::new(),
+            visible_lsn: AtomicU64::new(next_lsn - 1),
+            limits,
+            counters,
+        }
+    }
+
+    /// The highest LSN in the OS (readable through the file system).
+    pub(crate) fn visible_lsn(&self) -> u64 {
+        self.visible_lsn.load(Ordering::Acquire)
+    }
+
+    /// The LSN the next record gets, the highest written and the highest durable.
+    pub(crate) fn positions(&self) -> (u64, u64, u64) {
+        let g = lock(&self.inner);
+        (g.pos.next_lsn, g.pos.written_lsn, g.pos.durable_lsn)
+    }
+
+    fn check_open(g: &Inner<W>) -> Result<()> {
+        if g.poisoned {
+            return Err(Error::Poisoned);
+        }
+        if g.closed {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn poison(&self, g: &mut Inner<W>) {
+        g.poisoned = true;
+        self.durable_cv.notify_all();
+        self.written_cv.notify_all();
+    }
+
+    fn mark_written(&self, g: &mut Inner<W>) {
+        let written = g.pos.next_lsn - 1;
+        if written != g.pos.written_lsn {
+            g.pos.written_lsn = written;
+            self.visible_lsn.store(written, Ordering::Release);
+            self.written_cv.notify_all();
+        }
+    }
+
+    /// Assigns LSNs to `records` and writes them. Returns the first LSN.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`], [`Error::Poisoned`], or the writer's I/O error (which poisons).
+    pub(crate) fn write(&self, records: &[&[u8]], buffer_only: bool) -> Result<u64> {
+        assert!(!records.is_empty(), "the caller refuses empty batches");
+        let bytes: u64 = records.iter().map(|r| r.len() as u64).sum();
+        let mut g = lock(&self.inner);
+        loop {
+            Self::check_open(&g)?;
+            let full = g.pending_records >= self.limits.max_records
+                || g.pending_bytes >= self.limits.max_bytes;
+            if g.syncing && full {
+                g = self
+                    .durable_cv
+                    .wait(g)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            break;
+        }
+        let first = g.pos.next_lsn;
+        let n = records.len() as u64;
+        match g.writer.write(first, records, buffer_only) {
+            Ok(in_os) => {
+                g.pos.next_lsn = first + n;
+                g.pending_records += n;
+                g.pending_bytes += bytes;
+                if g.oldest_unsynced.is_none() {
+                    g.oldest_unsynced = Some(Instant::now());
+                }
+                if in_os {
+                    self.mark_written(&mut g);
+                }
+                Ok(first)
+            }
+            Err(e) => {
+                self.poison(&mut g);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes buffered records to the OS.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`], or the I/O error (which poisons).
+    pub(crate) fn flush(&self) -> Result<()> {
+        let mut g = lock(&self.inner);
+        if g.poisoned {
+            return Err(Error::Poisoned);
+        }
+        if g.pos.written_lsn + 1 == g.pos.next_lsn {
+            return Ok(());
+        }
+        if let Err(e) = g.writer.flush() {
+            self.poison(&mut g);
+            return Err(e);
+        }
+        self.mark_written(&mut g);
+        Ok(())
+    }
+
+    /// Starts an fsync if records older than `group_commit_max_delay` are unsynced and none
+    /// is running; returns at once otherwise.
+    ///
+    /// # Errors
+    ///
+    /// As [`Core::wait_durable`].
+    pub(crate) fn sync_if_overdue(&self) -> Result<()> {
+        let g = lock(&self.inner);
+        let overdue = g
+            .oldest_unsynced
+            .is_some_and(|t| t.elapsed() >= self.limits.max_delay);
+        if !overdue || g.syncing || g.poisoned {
+            return Ok(());
+        }
+        let (g, result) = self.lead(g);
+        drop(g);
+        result
+    }
+
+    /// Runs one fsync as the leader. Takes the guard with `syncing == false`; returns it.
+    fn lead<'a>(
+        &'a self,
+        mut g: MutexGuard<'a, Inner<W>>,
+    ) -> (MutexGuard<'a, Inner<W>>, Result<()>) {
+        assert!(!g.syncing, "one leader at a time");
+        assert!(!g.poisoned, "a poisoned log never syncs again");
+        if g.pos.written_lsn + 1 != g.pos.next_lsn {
+            if let Err(e) = g.writer.flush() {
+                self.poison(&mut g);
+                return (g, Err(e));
+            }
+            self.mark_written(&mut g);
+        }
+        let target = g.pos.written_lsn;
+        let (records, bytes) = (g.pending_records, g.pending_bytes);
+        g.pending_records = 0;
+        g.pending_bytes = 0;
+        g.oldest_unsynced = None;
+        let syncer = g.writer.syncer();
+        g.syncing = true;
+        drop(g);
+
+        let started = Instant::now();
+        let result = syncer.sync();
+        let took = started.elapsed();
+
+        let mut g = lock(&self.inner);
+        assert!(g.syncing, "only the leader clears the syncing flag");
+        g.syncing = false;
+        let result = match result {
+            Ok(()) => {
+                assert!(target <= g.pos.written_lsn, "durable never passes written");
+                g.pos.durable_lsn = g.pos.durable_lsn.max(target);
+                self.counters.record_fsync(records, bytes, took);
+                Ok(())
+            }
+            Err(_) => {
+                self.poison(&mut g);
+                Err(Error::Poisoned)
+            }
+        };
+        self.durable_cv.notify_all();
+        if result.is_ok() {
+            drop(g);
+            syncer.maintain();
+            g = lock(&self.inner);
+        }
+        (g, result)
+    }
+
+    /// Returns once `lsn` is durable, leading an fsync if none is running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] if an fsync failed (now or earlier); [`Error::LsnOutOfRange`] if
+    /// `lsn` was never assigned.
+    pub(crate) fn wait_durable(&self, lsn: u64) -> Result<()> {
+        let mut g = lock(&self.inner);
+        // Each iteration either returns, waits for a running fsync to finish, or runs one; the
+        // durable LSN only grows, so the loop ends after at most two fsyncs of our own.
+        loop {
+            if g.pos.durable_lsn >= lsn {
+                return Ok(());
+            }
+            if g.poisoned {
+                return Err(Error::Poisoned);
+            }
+            if lsn >= g.pos.next_lsn {
+                return Err(Error::LsnOutOfRange {
+                    lsn,
+                    first: 1,
+                    next: g.pos.next_lsn,
+                    reason: "it has not been appended yet",
+                });
+            }
+            if g.syncing {
+                g = self
+                    .durable_cv
+                    .wait(g)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            } else {
+                let (guard, result) = self.lead(g);
+                g = guard;
+                result?;
+            }
+        }
+    }
+
+    /// Waits until `lsn` is visible in the OS, or `timeout` passes. Returns whether it is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`], [`Error::Closed`].
+    pub(crate) fn wait_visible(&self, lsn: u64, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        let mut g = lock(&self.inner);
+        loop {
+            if g.pos.written_lsn >= lsn {
+                return Ok(true);
+            }
+            Self::check_open(&g)?;
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            g = match self.written_cv.wait_timeout(g, deadline - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
+    /// Refuses new appends, makes everything appended durable, and marks the core closed.
+    /// Closing twice is `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] if the final fsync failed or the log was already poisoned.
+    pub(crate) fn close(&self) -> Result<()> {
+        let last = {
+            let mut g = lock(&self.inner);
+            if g.poisoned {
+                g.closed = true;
+                self.written_cv.notify_all();
+                return Err(Error::Poisoned);
+            }
+            if g.closed {
+                return Ok(());
+            }
+            g.closed = true;
+            self.written_cv.notify_all();
+            g.pos.next_lsn - 1
+        };
+        self.wait_durable(last)
+    }
+
+    /// Whether [`Core::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.inner).closed
+    }
+
+    /// Runs `f` with the writer and the counters once no fsync is running, with appends held
+    /// off. Any error poisons the log (the state on disk is then unknown).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`], [`Error::Poisoned`], or `f`'s error.
+    pub(crate) fn exclusive<R>(
+        &self,
+        f: impl FnOnce(&mut W, &mut Positions) -> Result<R>,
+    ) -> Result<R> {
+        let mut g = lock(&self.inner);
+        loop {
+            Self::check_open(&g)?;
+            if !g.syncing {
+                break;
+            }
+            g = self
+                .durable_cv
+                .wait(g)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        if let Err(e) = g.writer.flush() {
+            self.poison(&mut g);
+            return Err(e);
+        }
+        self.mark_written(&mut g);
+        let inner = &mut *g;
+        let result = f(&mut inner.writer, &mut inner.pos);
+        match result {
+            Ok(r) => {
+                assert!(
+                    g.pos.durable_lsn <= g.pos.written_lsn,
+                    "durable never passes written"
+                );
+                assert!(
+                    g.pos.written_lsn < g.pos.next_lsn,
+                    "written never passes assigned"
+                );
+                g.pending_records = 0;
+                g.pending_bytes = 0;
+                g.oldest_unsynced = None;
+                let written = g.pos.written_lsn;
+                self.visible_lsn.store(written, Ordering::Release);
+                self.written_cv.notify_all();
+                Ok(r)
+            }
+            Err(e) => {
+                self.poison(&mut g);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f` on the writer under the mutex without waiting for fsyncs (for flushing
+    /// buffered bytes when the log is dropped).
+    pub(crate) fn with_writer<R>(&self, f: impl FnOnce(&mut W, bool) -> R) -> R {
+        let mut g = lock(&self.inner);
+        let poisoned = g.poisoned;
+        f(&mut g.writer, poisoned)
+    }
+}
+
+#[cfg(all(test, cairn_loom))]
+mod loom_models {
+    //! Loom models of the commit protocol against a mock disk.
+    use std::sync::Arc as StdArc;
+
+    use super::*;
+    use crate::sync::AtomicBool;
+
+    /// The mock disk: which LSNs are in the OS, which are durable, and bookkeeping.
+    #[derive(Debug)]
+    struct Disk {
+        os: Mutex<Vec<(u64, u64)>>,
+        durable: Mutex<Vec<(u64, u64)>>,
+        syncs: AtomicU64,
+        fail: bool,
+        segment: AtomicU64,
+        dir_synced_segment: AtomicU64,
+    }
+
+    struct MockWriter {
+        disk: StdArc<Disk>,
+        per_segment: u64,
+        in_segment: u64,
+    }
+
+    struct MockSyncer {
+        disk: StdArc<Disk>,
+        upto: usize,
+    }
+
+    impl Syncer for MockSyncer {
+        fn sync(&self) -> Result<()> {
+            let calls = self.disk.syncs.fetch_add(1, Ordering::SeqCst);
+            if self.disk.fail {
+                assert_eq!(calls, 0, "a failed sync is never retried");
+                return Err(Error::Unsupported {
+                    feature: "mock fsync failure",
+                });
+            }
+            let os = lock(&self.disk.os)[..self.upto].to_vec();
+            let mut durable = lock(&self.disk.durable);
+            for e in os {
+                if !durable.contains(&e) {
+                    durable.push(e);
+                }
+            }
+            Ok(())
+        }
+    }
+
+    impl LogWriter for MockWriter {
+        type Syncer = MockSyncer;
+        fn write(&mut self, first_lsn: u64, records: &[&[u8]], _buffer_only: bool) -> Result<bool> {
+            if self.in_segment + records.len() as u64 > self.per_segment {
+                // Rotation: seal (sync) the old segment, create the next and fsync its
+                // directory entry before anything is written into it.
+                let durable_all = lock(&self.disk.os).clone();
+                *lock(&self.disk.durable) = durable_all;
+                let next = self.disk.segment.load(Ordering::SeqCst) + 1;
+                self.disk.dir_synced_segment.store(next, Ordering::SeqCst);
+                self.disk.segment.store(next, Ordering::SeqCst);
+                self.in_segment = 0;
+            }
+            let segment = self.disk.segment.load(Ordering::SeqCst);
+            let mut os = lock(&self.disk.os);
+            for i in 0..records.len() as u64 {
+                os.push((first_lsn + i, segment));
+            }
+            self.in_segment += records.len() as u64;
+            Ok(true)
+        }
+        fn flush(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn syncer(&mut self) -> MockSyncer {
+            MockSyncer {
+                disk: self.disk.clone(),
+                upto: lock(&self.disk.os).len(),
+            }
+        }
+    }
+
+    fn core(fail: bool, per_segment: u64) -> (StdArc<Core<MockWriter>>, StdArc<Disk>) {
+        let disk = StdArc::new(Disk {
+            os: Mutex::new(Vec::new()),
+            durable: Mutex::new(Vec::new()),
+            syncs: AtomicU64::new(0),
+            fail,
+            segment: AtomicU64::new(0),
+            dir_synced_segment: AtomicU64::new(0),
+        });
+        let limits = Limits {
+            max_records: 100,
+            max_bytes: 1 << 20,
+            max_delay: Duration::from_secs(1),
+        };
+        let writer = MockWriter {
+            disk: disk.clone(),
+            per_segment,
+            in_segment: 0,
+        };
+        (
+            StdArc::new(Core::new(writer, 1, limits, StdArc::new(Counters::new()))),
+            disk,
+        )
+    }
+
+    fn append_durable(core: &Core<MockWriter>) -> Result<u64> {
+        let lsn = core.write(&[b"x"], false)?;
+        core.wait_durable(lsn)?;
+        Ok(lsn)
+    }
+
+    fn is_durable(disk: &Disk, lsn: u64) -> bool {
+        lock(&disk.durable).iter().any(|&(l, _)| l == lsn)
+    }
+
+    #[test]
+    fn loom_ack_implies_durable_and_lsns_dense() {
+        loom::model(|| {
+            let (core, disk) = core(false, 100);
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let (core, disk) = (core.clone(), disk.clone());
+                    loom::thread::spawn(move || {
+                        let lsn = append_durable(&core).expect("no faults injected");
+                        assert!(
+                            is_durable(&disk, lsn),
+                            "acknowledged LSN {lsn} is not durable"
+                        );
+                        lsn
+                    })
+                })
+                .collect();
+            let mut lsns: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            lsns.sort_unstable();
+            assert_eq!(lsns, vec![1, 2], "LSNs unique and gap-free");
+        });
+    }
+
+    #[test]
+    fn loom_failed_fsync_poisons() {
+        loom::model(|| {
+            let (core, disk) = core(true, 100);
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let core = core.clone();
+                    loom::thread::spawn(move || append_durable(&core))
+                })
+                .collect();
+            for h in handles {
+                assert!(h.join().unwrap().is_err(), "no Ok after a failed fsync");
+            }
+            assert!(matches!(core.write(&[b"y"], false), Err(Error::Poisoned)));
+            assert!(matches!(core.wait_durable(1), Err(Error::Poisoned)));
+            assert!(
+                disk.syncs.load(Ordering::SeqCst) <= 1,
+                "fsync never retried"
+            );
+        });
+    }
+
+    #[test]
+    fn loom_close_racing_append() {
+        loom::model(|| {
+            let (core, disk) = core(false, 100);
+            let appender = {
+                let core = core.clone();
+                loom::thread::spawn(move || append_durable(&core))
+            };
+            let closer = {
+                let core = core.clone();
+                loom::thread::spawn(move || core.close())
+            };
+            closer.join().unwrap().expect("close succeeds");
+            match appender.join().unwrap() {
+                Ok(lsn) => assert!(is_durable(&disk, lsn)),
+                Err(Error::Closed) => {}
+                Err(e) => panic!("unexpected error {e}"),
+            }
+            let flag = AtomicBool::new(core.is_closed());
+            assert!(flag.load(Ordering::SeqCst));
+        });
+    }
+
+    #[test]
+    fn loom_rotation_racing_append() {
+        loom::model(|| {
+            let (core, disk) = core(false, 1);
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let (core, disk) = (core.clone(), disk.clone());
+                    loom::thread::spawn(move || {
+                        let lsn = append_durable(&core).expect("no faults injected");
+                        let segment = lock(&disk.durable)
+                            .iter()
+                            .find(|&&(l, _)| l == lsn)
+                            .map(|&(_, s)| s)
+                            .expect("acknowledged implies durable");
+                        assert!(
+                            disk.dir_synced_segment.load(Ordering::SeqCst) >= segment,
+                            "ack in segment {segment} before its directory entry was synced"
+                        );
+                        lsn
+                    })
+                })
+                .collect();
+            let mut lsns: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            lsns.sort_unstable();
+            assert_eq!(lsns, vec![1, 2]);
+            assert_eq!(lock(&disk.os).len(), 2, "nothing lost across rotation");
+        });
+    }
+}

@@ -1,0 +1,587 @@
+//! Recovery on open: find the segment chain, check seals and links, scan the last segment,
+//! and apply the [`RecoveryMode`] decision table of `docs/DURABILITY.md` — cut a torn tail
+//! (keeping a quarantine copy), refuse or salvage corruption — then fsync what was read
+//! before the log trusts it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cairn_crc::Crc32Hasher;
+use cairn_io::{OpenMode, Vfs, VfsFile};
+
+use crate::error::{CorruptKind, Error, Result};
+use crate::format::{self, HeaderError, SegmentHeader};
+use crate::options::{Lsn, RecoveryMode, WalOptions};
+use crate::segment::{self, ScanProblem, Segment};
+
+/// The name of the front watermark file.
+pub(crate) const FRONT_FILE: &str = "FRONT";
+/// The temporary name the watermark is written under before its rename.
+pub(crate) const FRONT_TMP_FILE: &str = "FRONT.tmp";
+/// The directory quarantine copies go to.
+pub(crate) const QUARANTINE_DIR: &str = "quarantine";
+
+/// Damage that recovery skipped or cut in a salvage mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DamageNote {
+    /// The segment file.
+    pub segment: PathBuf,
+    /// Where the damage starts.
+    pub offset: u64,
+    /// What it is.
+    pub kind: CorruptKind,
+}
+
+/// What recovery found and did, returned by [`crate::Wal::open`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Segment files in the chain.
+    pub segments: u64,
+    /// Segments whose frames were read (the last one, and any whose seal was not trusted).
+    pub segments_scanned: u64,
+    /// Records in the recovered log (below the front watermark excluded).
+    pub records: u64,
+    /// The first LSN of the recovered log.
+    pub first_lsn: Option<Lsn>,
+    /// The last LSN of the recovered log (`None` if it is empty).
+    pub last_lsn: Option<Lsn>,
+    /// Bytes cut from the end of the log (torn tails, or everything after damage in
+    /// [`RecoveryMode::PointInTime`]).
+    pub bytes_truncated: u64,
+    /// Whether a torn tail was cut.
+    pub torn_tail: bool,
+    /// Copies of the cut bytes, under `quarantine/`.
+    pub quarantine_files: Vec<PathBuf>,
+    /// Damage skipped or cut in a salvage mode.
+    pub damage: Vec<DamageNote>,
+    /// Files removed: unused preallocated segments, segments below the front watermark.
+    pub removed_files: Vec<PathBuf>,
+    /// How long recovery took.
+    pub duration: Duration,
+}
+
+/// The state recovery hands to the log.
+pub(crate) struct Recovered {
+    pub(crate) segments: Vec<Arc<Segment>>,
+    pub(crate) offset: u64,
+    pub(crate) hasher: Crc32Hasher,
+    pub(crate) record_count: u64,
+    pub(crate) index: Vec<(u64, u64)>,
+    pub(crate) sealed: Option<u32>,
+    pub(crate) front_lsn: u64,
+    pub(crate) report: RecoveryReport,
+}
+
+fn corrupt(segment: &Path, offset: u64, kind: CorruptKind) -> Error {
+    Error::Corrupt {
+        segment: segment.to_path_buf(),
+        offset,
+        kind,
+    }
+}
+
+/// Reads up to `buf.len()` bytes at 0; missing bytes stay zero.
+fn read_prefix(file: &dyn VfsFile, buf: &mut [u8]) -> Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = file.read_at(&mut buf[done..], done as u64)?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// Reads the `FRONT` watermark (1 if there is none).
+pub(crate) fn read_front(vfs: &dyn Vfs, dir: &Path, mode: RecoveryMode) -> Result<u64> {
+    let path = dir.join(FRONT_FILE);
+    let file = match vfs.open(&path, OpenMode::Read) {
+        Ok(file) => file,
+        Err(e) if e.is_not_found() => return Ok(1),
+        Err(e) => return Err(e.into()),
+    };
+    let mut buf = [0u8; format::FRONT_SIZE];
+    read_prefix(&*file, &mut buf)?;
+    match format::decode_front(&buf) {
+        Some(lsn) if lsn >= 1 => Ok(lsn),
+        _ if matches!(
+            mode,
+            RecoveryMode::SkipCorrupted | RecoveryMode::PointInTime
+        ) =>
+        {
+            Ok(1)
+        }
+        _ => Err(corrupt(&path, 0, CorruptKind::BadFront)),
+    }
+}
+
+/// Writes the `FRONT` watermark atomically: temp file, fsync, rename, directory fsync.
+pub(crate) fn write_front(vfs: &dyn Vfs, dir: &Path, lsn: u64) -> Result<()> {
+    let tmp = dir.join(FRONT_TMP_FILE);
+    match vfs.remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    let file = vfs.create_new(&tmp)?;
+    file.write_all_at(&format::encode_front(lsn), 0)?;
+    file.sync_data()?;
+    drop(file);
+    vfs.rename(&tmp, &dir.join(FRONT_FILE))?;
+    vfs.sync_dir(dir)?;
+    Ok(())
+}
+
+/// The end of the last non-zero byte in `[from, len)`, reading backwards in chunks.
+fn dirty_end(file: &dyn VfsFile, from: u64, len: u64) -> Result<u64> {
+    const STEP: u64 = 64 << 10;
+    let mut buf = vec![0u8; STEP as usize];
+    let mut end = len;
+    // Bounded: `end` falls by up to STEP every round.
+    while end > from {
+        let start = end.saturating_sub(STEP).max(from);
+        let chunk = &mut buf[..usize::try_from(end - start).unwrap_or(0)];
+        file.read_exact_at(chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b != 0) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(from)
+}
+
+struct Recovery<'a> {
+    vfs: &'a dyn Vfs,
+    dir: &'a Path,
+    options: &'a WalOptions,
+    report: RecoveryReport,
+}
+
+impl Recovery<'_> {
+    fn quarantine_dir(&self) -> Result<PathBuf> {
+        let q = self.dir.join(QUARANTINE_DIR);
+        if !self.vfs.exists(&q)? {
+            self.vfs.create_dir_all(&q)?;
+            self.vfs.sync_dir(self.dir)?;
+        }
+        Ok(q)
+    }
+
+    /// Copies `[from, to)` of a segment to `quarantine/<segment>-<offset>.bin`, then cuts the
+    /// segment at `from` durably.
+    fn cut(&mut self, path: &Path, file: &dyn VfsFile, from: u64, to: u64) -> Result<()> {
+        assert!(
+            from >= format::SEGMENT_HEADER_SIZE as u64,
+            "the header is never cut"
+        );
+        if to > from {
+            let q = self.quarantine_dir()?;
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("segment");
+            let qpath = q.join(format!("{stem}-{from}.bin"));
+            let qfile = match self.vfs.create_new(&qpath) {
+                Ok(f) => f,
+                Err(e) if e.is_already_exists() => {
+                    let f = self.vfs.open(&qpath, OpenMode::ReadWrite)?;
+                    f.set_len(0)?;
+                    f
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut buf = vec![0u8; 64 << 10];
+            let mut at = from;
+            while at < to {
+                let n = usize::try_from((to - at).min(buf.len() as u64)).unwrap_or(0);
+                file.read_exact_at(&mut buf[..n], at)?;
+                qfile.write_all_at(&buf[..n], at - from)?;
+                at += n as u64;
+            }
+            qfile.sync_data()?;
+            self.vfs.sync_dir(&q)?;
+            self.report.quarantine_files.push(qpath);
+            self.report.bytes_truncated += to - from;
+        }
+        file.set_len(from)?;
+        if self.options.preallocate {
+            file.allocate(0, self.options.segment_size_max)?;
+        }
+        file.sync_data()?;
+        Ok(())
+    }
+
+    /// Moves whole segment files into quarantine (PointInTime cuts, torn headers).
+    fn quarantine_files(&mut self, paths: &[PathBuf]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let q = self.quarantine_dir()?;
+        // Newest first, so a crash midway leaves a chain that is still a prefix.
+        for path in paths.iter().rev() {
+            let name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
+            let to = q.join(name);
+            let len = self.vfs.open(path, OpenMode::Read)?.len()?;
+            self.vfs.rename(path, &to)?;
+            self.vfs.sync_dir(self.dir)?;
+            self.report.bytes_truncated += len;
+            self.report.quarantine_files.push(to);
+        }
+        self.vfs.sync_dir(&q)?;
+        Ok(())
+    }
+
+    fn remove(&mut self, path: &Path) -> Result<()> {
+        self.vfs.remove_file(path)?;
+        self.report.removed_files.push(path.to_path_buf());
+        Ok(())
+    }
+}
+
+struct Candidate {
+    id: u64,
+    path: PathBuf,
+    file: Arc<dyn VfsFile>,
+    header_bytes: [u8; format::SEGMENT_HEADER_SIZE],
+    header: std::result::Result<SegmentHeader, HeaderError>,
+}
+
+/// Recovers the log in `dir`. The caller holds the directory lock.
+pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result<Recovered> {
+    let started = Instant::now();
+    let mode = options.recovery_mode;
+    let mut rec = Recovery {
+        vfs,
+        dir,
+        options,
+        report: RecoveryReport::default(),
+    };
+    let names = vfs.list(dir)?;
+    if names.iter().any(|n| n == FRONT_TMP_FILE) {
+        rec.remove(&dir.join(FRONT_TMP_FILE))?;
+    }
+    let front = read_front(vfs, dir, mode)?;
+
+    let mut candidates = Vec::new();
+    for name in &names {
+        let Some(id) = segment::parse_segment_file_name(name) else {
+            continue;
+        };
+        let path = dir.join(name);
+        let file: Arc<dyn VfsFile> = Arc::from(vfs.open(&path, OpenMode::ReadWrite)?);
+        let mut header_bytes = [0u8; format::SEGMENT_HEADER_SIZE];
+        read_prefix(&*file, &mut header_bytes)?;
+        let header = SegmentHeader::decode(&header_bytes);
+        if let Err(HeaderError::UnsupportedVersion(found)) = header {
+            return Err(Error::UnsupportedVersion {
+                found,
+                max: format::FORMAT_VERSION,
+            });
+        }
+        candidates.push(Candidate {
+            id,
+            path,
+            file,
+            header_bytes,
+            header,
+        });
+    }
+    candidates.sort_by_key(|c| c.id);
+
+    // Unused preallocated segments at the end: remove them.
+    while candidates
+        .last()
+        .is_some_and(|c| c.header == Err(HeaderError::Zeroed))
+    {
+        let c = candidates.pop().expect("checked non-empty");
+        drop(c.file);
+        rec.remove(&c.path)?;
+    }
+    // A torn header on the newest segment: nothing in it was ever acknowledged (its first
+    // acknowledgment fsyncs the header), so it is a torn tail.
+    if candidates.last().is_some_and(|c| c.header.is_err()) {
+        let c = candidates.pop().expect("checked non-empty");
+        if mode == RecoveryMode::AbsoluteConsistency {
+            return Err(corrupt(&c.path, 0, CorruptKind::TornTail));
+        }
+        drop(c.file);
+        rec.report.torn_tail = true;
+        rec.quarantine_files(std::slice::from_ref(&c.path))?;
+    }
+    // Segments wholly below the front watermark (a purge cut short by a crash): finish it,
+    // oldest first.
+    while candidates.len() >= 2
+        && candidates[1]
+            .header
+            .as_ref()
+            .is_ok_and(|h| h.first_lsn <= front)
+    {
+        let c = candidates.remove(0);
+        drop(c.file);
+        rec.remove(&c.path)?;
+    }
+
+    let mut segments: Vec<Arc<Segment>> = Vec::new();
+    let mut prev: Option<(u64, u64, u32)> = None; // (id, last LSN, segment CRC)
+    let mut tail: Option<(segment::ScanResult, bool)> = None;
+    let count = candidates.len();
+    let mut cut_from: Option<usize> = None;
+    for (i, c) in candidates.iter().enumerate() {
+        let is_last = i + 1 == count;
+        let skip = mode == RecoveryMode::SkipCorrupted;
+        let pit = mode == RecoveryMode::PointInTime;
+        // Chain checks: id, header, link.
+        let mut chain_problem: Option<(u64, CorruptKind)> = None;
+        if let Some((prev_id, _, _)) = prev
+            && c.id != prev_id + 1
+        {
+            chain_problem = Some((
+                0,
+                CorruptKind::MissingSegment {
+                    segment_id: prev_id + 1,
+                },
+            ));
+        }
+        let header = match &c.header {
+            Ok(h) if h.segment_id == c.id => Some(*h),
+            _ => None,
+        };
+        if header.is_none() && chain_problem.is_none() {
+            chain_problem = Some((0, CorruptKind::BadHeader));
+        }
+        if let (Some(h), Some((_, prev_last, prev_crc)), None) = (header, prev, &chain_problem)
+            && (h.prev_last_lsn != prev_last || h.prev_crc != prev_crc)
+        {
+            chain_problem = Some((0, CorruptKind::BrokenLink));
+        }
+        if let (Some(h), None, None) = (header, prev, &chain_problem)
+            && h.first_lsn > front
+        {
+            chain_problem = Some((
+                0,
+                CorruptKind::MissingSegment {
+                    segment_id: c.id.saturating_sub(1),
+                },
+            ));
+        }
+        if let Some((offset, kind)) = chain_problem {
+            let note = DamageNote {
+                segment: c.path.clone(),
+                offset,
+                kind: kind.clone(),
+            };
+            if pit {
+                rec.report.damage.push(note);
+                cut_from = Some(i);
+                break;
+            }
+            let overlapping =
+                header.is_some_and(|h| prev.is_some_and(|(_, last, _)| h.first_lsn <= last));
+            if !skip || header.is_none() || overlapping {
+                if skip {
+                    rec.report.damage.push(note);
+                    continue;
+                }
+                return Err(corrupt(&c.path, offset, kind));
+            }
+            rec.report.damage.push(note);
+        }
+        let h = header.expect("a missing header is a chain problem handled above");
+
+        if !is_last {
+            if let Some((last_lsn, crc, index)) =
+                segment::read_seal(&c.file, &h, options.record_size_max)?
+            {
+                segments.push(Arc::new(Segment::new(
+                    h,
+                    c.path.clone(),
+                    c.file.clone(),
+                    last_lsn,
+                    index,
+                    true,
+                )));
+                prev = Some((c.id, last_lsn, crc));
+                continue;
+            }
+            if !(skip || pit) {
+                let len = c.file.len()?;
+                return Err(corrupt(&c.path, len, CorruptKind::Unsealed));
+            }
+            rec.report.damage.push(DamageNote {
+                segment: c.path.clone(),
+                offset: 0,
+                kind: CorruptKind::Unsealed,
+            });
+        }
+
+        // Scan the frames.
+        rec.report.segments_scanned += 1;
+        let scan = segment::scan(
+            &c.file,
+            &h,
+            &c.header_bytes,
+            options.record_size_max,
+            options.segment_size_max,
+            skip,
+        )?;
+        for &(offset, _) in &scan.skipped {
+            rec.report.damage.push(DamageNote {
+                segment: c.path.clone(),
+                offset,
+                kind: CorruptKind::BadFrameBeforeValid,
+            });
+        }
+        let mut stop_here = false;
+        match &scan.problem {
+            None => {}
+            Some(ScanProblem::Torn { offset, dirty_end }) => {
+                if mode == RecoveryMode::AbsoluteConsistency {
+                    return Err(corrupt(&c.path, *offset, CorruptKind::TornTail));
+                }
+                if !(is_last || skip || pit) {
+                    return Err(corrupt(&c.path, *offset, CorruptKind::Unsealed));
+                }
+                rec.report.torn_tail |= is_last;
+                rec.cut(&c.path, &*c.file, *offset, *dirty_end)?;
+                stop_here = !is_last && pit;
+            }
+            Some(ScanProblem::Corrupt { offset, kind }) => {
+                if !pit {
+                    return Err(corrupt(&c.path, *offset, kind.clone()));
+                }
+                rec.report.damage.push(DamageNote {
+                    segment: c.path.clone(),
+                    offset: *offset,
+                    kind: kind.clone(),
+                });
+                let len = c.file.len()?;
+                let end = dirty_end(&*c.file, scan.end, len)?;
+                rec.cut(&c.path, &*c.file, scan.end, end)?;
+                stop_here = true;
+            }
+        }
+        let sealed = scan.sealed;
+        let crc = if sealed {
+            scan.sealed_crc
+        } else {
+            scan.hasher.finish().mask().get()
+        };
+        segments.push(Arc::new(Segment::new(
+            h,
+            c.path.clone(),
+            c.file.clone(),
+            scan.last_lsn,
+            scan.index.clone(),
+            sealed,
+        )));
+        prev = Some((c.id, scan.last_lsn, crc));
+        if stop_here || is_last {
+            tail = Some((scan, sealed));
+            if !is_last {
+                cut_from = Some(i + 1);
+            }
+            break;
+        }
+    }
+    if let Some(from) = cut_from {
+        let paths: Vec<PathBuf> = candidates[from..].iter().map(|c| c.path.clone()).collect();
+        // The segments before `from` end the log now; drop handles on the moved files.
+        segments.truncate(from);
+        rec.quarantine_files(&paths)?;
+        if tail.is_none() {
+            // The cut fell on a chain problem: the segment before it becomes the tail.
+            if let Some(last) = segments.last().cloned() {
+                let header_bytes = last.header.encode();
+                let scan = segment::scan(
+                    &last.file,
+                    &last.header,
+                    &header_bytes,
+                    options.record_size_max,
+                    options.segment_size_max,
+                    false,
+                )?;
+                rec.report.segments_scanned += 1;
+                let sealed = scan.sealed;
+                tail = Some((scan, sealed));
+            }
+        }
+    }
+
+    // A log with no segment: start one.
+    if segments.is_empty() {
+        let id = 1;
+        let file = segment::create_segment_file(
+            vfs,
+            dir,
+            id,
+            options.segment_size_max,
+            options.preallocate,
+            true,
+        )?;
+        let header = SegmentHeader {
+            segment_id: id,
+            first_lsn: front,
+            salt: vfs.entropy(),
+            prev_last_lsn: front - 1,
+            prev_crc: 0,
+        };
+        let header_bytes = header.encode();
+        file.write_all_at(&header_bytes, 0)?;
+        file.sync_data()?;
+        vfs.sync_dir(dir)?;
+        let path = dir.join(segment::segment_file_name(id));
+        let mut hasher = Crc32Hasher::new();
+        hasher.update(&header_bytes);
+        segments.push(Arc::new(Segment::new(
+            header,
+            path,
+            Arc::from(file),
+            front - 1,
+            Vec::new(),
+            false,
+        )));
+        tail = Some((
+            segment::ScanResult {
+                end: format::SEGMENT_HEADER_SIZE as u64,
+                last_lsn: front - 1,
+                records: 0,
+                payload_bytes: 0,
+                hasher,
+                index: Vec::new(),
+                sealed: false,
+                sealed_crc: 0,
+                problem: None,
+                skipped: Vec::new(),
+            },
+            false,
+        ));
+    }
+    let (scan, sealed) = tail.expect("the last segment is always scanned");
+    let last = segments.last().expect("at least one segment").clone();
+
+    // Trust nothing until it is durable: fsync the tail segment and the directory.
+    last.file.sync_data()?;
+    vfs.sync_dir(dir)?;
+
+    let first_lsn = segments[0].header.first_lsn.max(front);
+    let last_lsn = last.last_lsn();
+    rec.report.segments = segments.len() as u64;
+    rec.report.first_lsn = Some(Lsn::new(first_lsn));
+    rec.report.last_lsn = (last_lsn >= first_lsn).then(|| Lsn::new(last_lsn));
+    rec.report.records = (last_lsn + 1).saturating_sub(first_lsn);
+    rec.report.duration = started.elapsed();
+    Ok(Recovered {
+        segments,
+        offset: scan.end,
+        hasher: scan.hasher,
+        record_count: scan.records,
+        index: scan.index,
+        sealed: sealed.then_some(scan.sealed_crc),
+        front_lsn: first_lsn,
+        report: rec.report,
+    })
+}

@@ -1,0 +1,579 @@
+//! [`Wal`]: the public handle — open with recovery, append at a durability level, read,
+//! truncate at either end, close.
+
+use std::collections::VecDeque;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cairn_crc::{Crc32Hasher, Digest};
+use cairn_io::{DirLock, Vfs};
+
+use crate::commit::{Core, Limits};
+use crate::dedup::Dedup;
+use crate::error::{CorruptKind, Error, Result};
+use crate::format::{self, FrameKind};
+use crate::options::{Durability, Lsn, WalOptions};
+use crate::reader::{self, Reader, TailReader};
+use crate::recovery::{self, RecoveryReport};
+use crate::segment::{self, Cursor};
+use crate::stats::{Counters, WalStats};
+use crate::sync::{AtomicU64, Mutex, Ordering, RwLock, lock};
+use crate::writer::{Ctx, SegmentWriter};
+
+/// State shared by the handle and its readers.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) ctx: Arc<Ctx>,
+    pub(crate) core: Core<SegmentWriter>,
+    front_lsn: AtomicU64,
+    dedup: Option<Mutex<Dedup>>,
+    /// Serializes truncations with each other.
+    admin: Mutex<()>,
+    /// Segment files cut off by `truncate_front`, removed one at a time.
+    purge: Mutex<VecDeque<PathBuf>>,
+    _lock: DirLock,
+}
+
+impl Shared {
+    pub(crate) fn first_lsn(&self) -> u64 {
+        self.front_lsn.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn visible_lsn(&self) -> u64 {
+        self.core.visible_lsn()
+    }
+
+    fn purge_one(&self) -> Result<bool> {
+        let Some(path) = lock(&self.purge).pop_front() else {
+            return Ok(false);
+        };
+        match self.ctx.vfs.remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.ctx.vfs.sync_dir(&self.ctx.dir)?;
+        Ok(true)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Records appended with Durability::None reach the OS, as a process exit would not
+        // lose them either way once written; nothing is synced, nothing after a poisoning.
+        self.core.with_writer(|writer, poisoned| {
+            if !poisoned {
+                let _ = crate::commit::LogWriter::flush(writer);
+            }
+        });
+    }
+}
+
+/// A segmented write-ahead log.
+///
+/// Records are byte strings numbered by [`Lsn`] from 1, with no gaps. Appends name a
+/// [`Durability`] level and return once it is reached; many threads may append at once and
+/// share one fsync per group. `Wal` is `Send + Sync`: share it with an `Arc`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use cairn_io::StdVfs;
+/// use cairn_wal::{Durability, Lsn, Wal, WalOptions};
+///
+/// # fn main() -> Result<(), cairn_wal::Error> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let (wal, report) = Wal::open(dir.path(), WalOptions::default(), Arc::new(StdVfs::new()))?;
+/// assert_eq!(report.records, 0);
+///
+/// let lsn = wal.append(b"hello", Durability::Fsync)?;
+/// assert_eq!(lsn, Lsn::FIRST);
+/// let batch = wal.append_batch(&[&b"a"[..], &b"b"[..]], Durability::Fsync)?;
+/// assert_eq!(batch, Lsn::new(2)..=Lsn::new(3));
+///
+/// assert_eq!(wal.read(lsn)?.as_deref(), Some(&b"hello"[..]));
+/// let all: Vec<_> = wal.reader(Lsn::FIRST)?.collect::<Result<_, _>>()?;
+/// assert_eq!(all.len(), 3);
+/// wal.close()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Wal {
+    shared: Arc<Shared>,
+}
+
+impl Wal {
+    /// Opens (or creates) the log in `dir`, taking the directory lock and running recovery.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOptions`]; [`Error::Io`] (including [`cairn_io::Error::Locked`] if
+    /// another handle holds the directory); [`Error::Corrupt`] for damage the recovery mode
+    /// does not repair; [`Error::UnsupportedVersion`].
+    pub fn open(
+        dir: impl AsRef<Path>,
+        options: WalOptions,
+        vfs: Arc<dyn Vfs>,
+    ) -> Result<(Wal, RecoveryReport)> {
+        options.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        vfs.create_dir_all(&dir)?;
+        let dir_lock = vfs.lock_dir(&dir)?;
+        let recovered = recovery::recover(&*vfs, &dir, &options)?;
+        let counters = Arc::new(Counters::new());
+        let active = recovered
+            .segments
+            .last()
+            .expect("recovery leaves a segment")
+            .clone();
+        let next_lsn = active.last_lsn() + 1;
+        let limits = Limits {
+            max_records: u64::from(options.group_commit_max_records),
+            max_bytes: options.group_commit_max_bytes,
+            max_delay: options.group_commit_max_delay,
+        };
+        let dedup =
+            (options.dedup_window > 0).then(|| Mutex::new(Dedup::new(options.dedup_window)));
+        let ctx = Arc::new(Ctx {
+            dir,
+            vfs,
+            options,
+            segments: RwLock::new(recovered.segments),
+            spare: Mutex::new(None),
+            counters: counters.clone(),
+        });
+        let writer = SegmentWriter::new(
+            ctx.clone(),
+            active,
+            recovered.offset,
+            recovered.hasher,
+            recovered.record_count,
+            recovered.index,
+            recovered.sealed,
+        );
+        let core = Core::new(writer, next_lsn, limits, counters);
+        let shared = Arc::new(Shared {
+            ctx,
+            core,
+            front_lsn: AtomicU64::new(recovered.front_lsn),
+            dedup,
+            admin: Mutex::new(()),
+            purge: Mutex::new(VecDeque::new()),
+            _lock: dir_lock,
+        });
+        Ok((Wal { shared }, recovered.report))
+    }
+
+    fn check_records(&self, records: &[&[u8]]) -> Result<()> {
+        let options = &self.shared.ctx.options;
+        if records.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        let mut total = 0u64;
+        for record in records {
+            let size = record.len() as u64;
+            if size > u64::from(options.record_size_max) {
+                return Err(Error::RecordTooLarge {
+                    size,
+                    max: u64::from(options.record_size_max),
+                });
+            }
+            total += format::frame_size(size);
+        }
+        let capacity = options.segment_capacity();
+        if total > capacity || records.len() > u32::MAX as usize {
+            return Err(Error::BatchTooLarge {
+                size: total,
+                max: capacity,
+            });
+        }
+        Ok(())
+    }
+
+    fn append_records(&self, records: &[&[u8]], durability: Durability) -> Result<u64> {
+        if durability == Durability::Remote {
+            return Err(Error::Unsupported {
+                feature: "Durability::Remote",
+            });
+        }
+        self.check_records(records)?;
+        let first = if let (Some(dedup), [payload]) = (&self.shared.dedup, records) {
+            let digest = Digest::of(payload);
+            let mut dedup = lock(dedup);
+            match dedup.get(&digest) {
+                Some(lsn) if lsn >= self.shared.first_lsn() => lsn,
+                _ => {
+                    let lsn = self
+                        .shared
+                        .core
+                        .write(records, durability == Durability::None)?;
+                    dedup.insert(digest, lsn);
+                    lsn
+                }
+            }
+        } else {
+            self.shared
+                .core
+                .write(records, durability == Durability::None)?
+        };
+        let last = first + records.len() as u64 - 1;
+        match durability {
+            Durability::Fsync => self.shared.core.wait_durable(last)?,
+            Durability::Buffered if last > self.shared.core.visible_lsn() => {
+                self.shared.core.flush()?
+            }
+            _ => self.shared.core.sync_if_overdue()?,
+        }
+        Ok(first)
+    }
+
+    /// Appends one record and returns its LSN once `durability` is reached.
+    ///
+    /// With [`WalOptions::dedup_window`] set, a payload identical to one appended within the
+    /// window is not appended again: its original LSN is returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use cairn_wal::{Durability, Wal, WalOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (wal, _) = Wal::open(dir.path(), WalOptions::default(), Arc::new(cairn_io::StdVfs::new())).unwrap();
+    /// let lsn = wal.append(b"event", Durability::Buffered).unwrap();
+    /// wal.wait_durable(lsn).unwrap(); // now it survives a power loss too
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RecordTooLarge`] (nothing written); [`Error::Unsupported`] for
+    /// [`Durability::Remote`]; [`Error::Closed`]; [`Error::Poisoned`] if an fsync failed,
+    /// now or earlier; [`Error::Io`] for a failed write (which poisons the log).
+    pub fn append(&self, payload: impl AsRef<[u8]>, durability: Durability) -> Result<Lsn> {
+        self.append_records(&[payload.as_ref()], durability)
+            .map(Lsn::new)
+    }
+
+    /// Appends records atomically: after a crash, recovery finds all of them or none.
+    /// Returns their LSNs, which are consecutive.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append`], plus [`Error::EmptyBatch`] and [`Error::BatchTooLarge`] (a batch
+    /// must fit in one segment).
+    pub fn append_batch<R: AsRef<[u8]>>(
+        &self,
+        records: &[R],
+        durability: Durability,
+    ) -> Result<RangeInclusive<Lsn>> {
+        let slices: Vec<&[u8]> = records.iter().map(AsRef::as_ref).collect();
+        let first = self.append_records(&slices, durability)?;
+        Ok(Lsn::new(first)..=Lsn::new(first + slices.len() as u64 - 1))
+    }
+
+    /// Returns once `lsn` (and everything before it) is durable, fsyncing if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`]; [`Error::LsnOutOfRange`] if `lsn` was never appended.
+    pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
+        self.shared.core.wait_durable(lsn.get())
+    }
+
+    /// Makes every record appended so far durable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] if the fsync fails (now or earlier).
+    pub fn sync(&self) -> Result<()> {
+        let (next, _, _) = self.shared.core.positions();
+        if next == 1 {
+            return Ok(());
+        }
+        self.shared.core.wait_durable(next - 1)
+    }
+
+    /// Reads one record; `None` if the log does not hold `lsn` (truncated, or never appended).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ChecksumMismatch`] / [`Error::Corrupt`] if its frame is damaged;
+    /// [`Error::Closed`]; [`Error::Io`].
+    pub fn read(&self, lsn: Lsn) -> Result<Option<Bytes>> {
+        let lsn = lsn.get();
+        if self.shared.core.is_closed() {
+            return Err(Error::Closed);
+        }
+        if lsn < self.shared.first_lsn() || lsn == 0 {
+            return Ok(None);
+        }
+        if lsn > self.shared.visible_lsn() {
+            let (next, _, _) = self.shared.core.positions();
+            if lsn >= next {
+                return Ok(None);
+            }
+            self.shared.core.flush()?;
+        }
+        let segments = self.shared.ctx.segments();
+        let at = segments.partition_point(|s| s.header.first_lsn <= lsn);
+        let Some(segment) = at.checked_sub(1).and_then(|i| segments.get(i)) else {
+            return Ok(None);
+        };
+        if lsn > segment.last_lsn() {
+            return Ok(None);
+        }
+        reader::read_in_segment(segment, lsn, self.shared.ctx.options.record_size_max)
+    }
+
+    /// An iterator over the records from `from` on (from the first record held, if `from` is
+    /// below it), verifying every checksum.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`]; errors writing buffered records to the OS first.
+    pub fn reader(&self, from: Lsn) -> Result<Reader> {
+        if self.shared.core.is_closed() {
+            return Err(Error::Closed);
+        }
+        self.shared.core.flush()?;
+        Ok(Reader::new(
+            self.shared.clone(),
+            from.get().max(self.shared.first_lsn()),
+        ))
+    }
+
+    /// A reader that follows new appends, from `from` on.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::reader`].
+    pub fn tail(&self, from: Lsn) -> Result<TailReader> {
+        Ok(TailReader::new(self.reader(from)?))
+    }
+
+    /// The first LSN the log holds.
+    #[must_use]
+    pub fn first_lsn(&self) -> Lsn {
+        Lsn::new(self.shared.first_lsn())
+    }
+
+    /// The LSN the next appended record will get.
+    #[must_use]
+    pub fn next_lsn(&self) -> Lsn {
+        Lsn::new(self.shared.core.positions().0)
+    }
+
+    /// The highest LSN known to be durable (0 if none).
+    #[must_use]
+    pub fn durable_lsn(&self) -> Lsn {
+        Lsn::new(self.shared.core.positions().2)
+    }
+
+    /// The group-commit counters.
+    #[must_use]
+    pub fn stats(&self) -> WalStats {
+        self.shared.ctx.counters.snapshot()
+    }
+
+    /// The log's directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.shared.ctx.dir
+    }
+
+    /// Drops every record below `lsn` (after a checkpoint covers them). Durable on return:
+    /// the new first LSN is written to the `FRONT` file (temp + fsync + rename + directory
+    /// fsync) before any segment file is removed; whole segments below it are then removed
+    /// oldest first, one file per call here and one per group fsync, so a crash at any point
+    /// leaves a log that starts at or before `lsn` and never has a hole.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LsnOutOfRange`] if `lsn` is above the next LSN; [`Error::Closed`];
+    /// [`Error::Io`].
+    pub fn truncate_front(&self, lsn: Lsn) -> Result<()> {
+        let lsn = lsn.get();
+        let _admin = lock(&self.shared.admin);
+        if self.shared.core.is_closed() {
+            return Err(Error::Closed);
+        }
+        let (next, _, _) = self.shared.core.positions();
+        let first = self.shared.first_lsn();
+        if lsn > next {
+            return Err(Error::LsnOutOfRange {
+                lsn,
+                first,
+                next,
+                reason: "truncate_front beyond the end of the log",
+            });
+        }
+        if lsn <= first {
+            return Ok(());
+        }
+        recovery::write_front(&*self.shared.ctx.vfs, &self.shared.ctx.dir, lsn)?;
+        self.shared.front_lsn.store(lsn, Ordering::Release);
+        {
+            let mut segments = self.shared.ctx.segments_mut();
+            let keep_from = segments[..segments.len() - 1]
+                .iter()
+                .take_while(|s| s.last_lsn() < lsn)
+                .count();
+            let mut purge = lock(&self.shared.purge);
+            for s in segments.drain(..keep_from) {
+                purge.push_back(s.path.clone());
+            }
+        }
+        self.shared.purge_one()?;
+        Ok(())
+    }
+
+    /// Drops every record at or above `lsn` (as Raft does on a log conflict); the next
+    /// append gets `lsn`. Durable on return: later segments are removed newest first, the
+    /// segment holding `lsn` is cut at its frame and fsynced, so after a crash the log never
+    /// shows the dropped records again, alone or mixed with new ones.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LsnOutOfRange`] if `lsn` is below the first LSN held or inside a batch;
+    /// [`Error::Closed`]; [`Error::Poisoned`]; [`Error::Io`] (which poisons the log).
+    pub fn truncate_back(&self, lsn: Lsn) -> Result<()> {
+        let lsn = lsn.get();
+        let _admin = lock(&self.shared.admin);
+        let first = self.shared.first_lsn();
+        let (next, _, _) = self.shared.core.positions();
+        if lsn >= next {
+            return Ok(());
+        }
+        if lsn < first || lsn == 0 {
+            return Err(Error::LsnOutOfRange {
+                lsn,
+                first,
+                next,
+                reason: "truncate_back below the first LSN held",
+            });
+        }
+        // Find the cut point before taking the append lock: a frame boundary between batches.
+        let segments = self.shared.ctx.segments();
+        let k = segments
+            .partition_point(|s| s.header.first_lsn <= lsn)
+            .saturating_sub(1);
+        let segment = segments[k].clone();
+        let cut = find_cut(&segment, lsn, &self.shared.ctx.options)?;
+        let Some((offset, hasher, count, index)) = cut else {
+            return Err(Error::LsnOutOfRange {
+                lsn,
+                first,
+                next,
+                reason: "it is inside a batch; truncate at the batch's first LSN",
+            });
+        };
+        let ctx = self.shared.ctx.clone();
+        self.shared.core.exclusive(|writer, pos| {
+            assert_eq!(
+                pos.next_lsn, next,
+                "truncations are serialized by the admin lock"
+            );
+            let later: Vec<_> = {
+                let mut list = ctx.segments_mut();
+                let at = list
+                    .iter()
+                    .position(|s| Arc::ptr_eq(s, &segment))
+                    .expect("the segment is live");
+                list.drain(at + 1..).collect()
+            };
+            drop(lock(&ctx.spare).take());
+            for s in later.iter().rev() {
+                ctx.vfs.remove_file(&s.path)?;
+            }
+            ctx.vfs.sync_dir(&ctx.dir)?;
+            segment.file.set_len(offset)?;
+            if ctx.options.preallocate {
+                segment.file.allocate(0, ctx.options.segment_size_max)?;
+            }
+            segment.file.sync_data()?;
+            ctx.vfs.sync_dir(&ctx.dir)?;
+            segment.last_lsn.store(lsn - 1, Ordering::Release);
+            segment.sealed.store(false, Ordering::Release);
+            lock(&segment.index).retain(|&(l, _)| l < lsn);
+            writer.reset_to(segment.clone(), offset, hasher, count, lsn - 1, index);
+            pos.next_lsn = lsn;
+            pos.written_lsn = lsn - 1;
+            pos.durable_lsn = lsn - 1;
+            Ok(())
+        })?;
+        if let Some(dedup) = &self.shared.dedup {
+            lock(dedup).forget_from(lsn);
+        }
+        Ok(())
+    }
+
+    /// Makes everything appended durable, refuses further calls, and removes purged files.
+    /// Closing twice is `Ok`. The directory lock is released when the last clone of the
+    /// handle (and every reader) is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] if the final fsync fails or an earlier one did.
+    pub fn close(&self) -> Result<()> {
+        self.shared.core.close()?;
+        // Bounded by the queue length.
+        while self.shared.purge_one()? {}
+        Ok(())
+    }
+}
+
+/// Scans `segment` up to the frame of `lsn`: its offset, the CRC state before it, the record
+/// count before it and the index entries below it. `None` if `lsn` is inside a batch.
+type Cut = Option<(u64, Crc32Hasher, u64, Vec<(u64, u64)>)>;
+
+fn find_cut(segment: &segment::Segment, lsn: u64, options: &WalOptions) -> Result<Cut> {
+    let mut header_bytes = [0u8; format::SEGMENT_HEADER_SIZE];
+    segment.file.read_exact_at(&mut header_bytes, 0)?;
+    let mut hasher = Crc32Hasher::new();
+    hasher.update(&header_bytes);
+    let mut cursor = Cursor::new(
+        segment.file.clone(),
+        segment.file.len()?,
+        options.record_size_max,
+    );
+    let mut offset = format::SEGMENT_HEADER_SIZE as u64;
+    let mut count = 0;
+    let mut in_batch = false;
+    let mut index = Vec::new();
+    let stride = segment::index_stride(options.segment_size_max);
+    let mut next_index_at = offset;
+    // Bounded: every round moves past one frame.
+    loop {
+        let corrupt = |kind| Error::Corrupt {
+            segment: segment.path.clone(),
+            offset,
+            kind,
+        };
+        let (frame_lsn, size, remaining) = match cursor.frame(offset, segment.header.salt)? {
+            Ok(f) if f.kind == FrameKind::Record => (f.lsn, f.size, f.batch_remaining),
+            Ok(_) => return Err(corrupt(CorruptKind::BadFrame)),
+            Err(_) => return Err(corrupt(CorruptKind::BadFrame)),
+        };
+        if frame_lsn == lsn {
+            return Ok((!in_batch).then_some((offset, hasher, count, index)));
+        }
+        if frame_lsn > lsn {
+            return Err(corrupt(CorruptKind::LsnMismatch {
+                expected: lsn,
+                found: frame_lsn,
+            }));
+        }
+        let bytes = cursor.bytes(offset, usize::try_from(size).unwrap_or(usize::MAX))?;
+        hasher.update(bytes);
+        if offset >= next_index_at && index.len() < format::INDEX_ENTRIES_MAX {
+            index.push((frame_lsn, offset));
+            next_index_at = offset + stride;
+        }
+        in_batch = remaining > 0;
+        count += 1;
+        offset += size;
+    }
+}
