@@ -514,6 +514,35 @@ impl SnapshotStore {
     /// is returned, because falling back on a transient failure could load older state than
     /// the caller's log still covers.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::sync::Arc;
+    /// use cairn_io::{OpenMode, StdVfs, Vfs};
+    /// use cairn_snapshot::{Error, NewSnapshot, SnapshotStore, StoreOptions};
+    ///
+    /// # fn main() -> Result<(), Error> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let vfs = Arc::new(StdVfs::new());
+    /// let store = SnapshotStore::open(dir.path(), StoreOptions::default(), vfs.clone())?;
+    /// for lsn in [1, 2] {
+    ///     let mut pending = store.create(NewSnapshot::new(lsn, 1))?;
+    ///     pending.write_all(&[lsn as u8; 1000])?;
+    ///     pending.publish()?;
+    /// }
+    /// // Bit rot in the newest snapshot's payload.
+    /// let newest = store.path_of(store.ids()?[0]);
+    /// vfs.open(&newest, OpenMode::ReadWrite)?.write_all_at(&[0xff], 500)?;
+    ///
+    /// let latest = store.latest_valid()?;
+    /// assert_eq!(latest.snapshot.as_ref().map(|m| m.lsn), Some(1));
+    /// assert!(latest.fell_back());
+    /// assert!(matches!(latest.skipped[0].reason, Error::ChecksumMismatch { .. }));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] from listing, or a non-corruption error verifying a snapshot.
