@@ -274,6 +274,15 @@ impl State {
         Ok(())
     }
 
+    /// Counts a new handle on `ino`, which keeps its live data after an unlink.
+    fn opened(&mut self, ino: Ino) {
+        assert!(
+            self.live.files.contains_key(&ino),
+            "only live files are opened"
+        );
+        *self.open_counts.entry(ino).or_insert(0) += 1;
+    }
+
     /// Called when a directory entry naming `entry` goes away from the live tree.
     fn unlink(&mut self, entry: Entry) {
         if let Entry::File(ino) = entry {
@@ -392,8 +401,9 @@ impl SimVfs {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A handle on `ino`, whose open count the call that resolved it has already raised
+    /// (under the same lock, so no unlink can slip in between).
     fn file(&self, ino: Ino, path: &Path, writable: bool) -> Box<dyn VfsFile> {
-        *self.lock().open_counts.entry(ino).or_insert(0) += 1;
         Box::new(SimFile {
             state: Arc::clone(&self.state),
             ino,
@@ -681,6 +691,7 @@ impl Vfs for SimVfs {
                     changes: vec![(name, Some(Entry::File(ino)))],
                 };
                 state.perform(join(&names[..names.len() - 1]), &action, action.clone());
+                state.opened(ino);
                 Ok((ino, 0))
             })?;
         Ok(self.file(ino, path, true))
@@ -689,7 +700,10 @@ impl Vfs for SimVfs {
     fn open(&self, path: &Path, mode: OpenMode) -> Result<Box<dyn VfsFile>> {
         let ino = self.lock().query(Call::new(Op::Open, path), |state, _| {
             match state.live.resolve(&split(path)?)? {
-                Some(Entry::File(ino)) => Ok(ino),
+                Some(Entry::File(ino)) => {
+                    state.opened(ino);
+                    Ok(ino)
+                }
                 Some(Entry::Dir(_)) => Err(EISDIR),
                 None => Err(ENOENT),
             }
@@ -1093,3 +1107,9 @@ impl VfsFile for SimFile {
         &self.path
     }
 }
+
+// The simulator is shared between threads like any other `Vfs`.
+const _: () = {
+    const fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+    assert_send_sync_clone::<SimVfs>();
+};
