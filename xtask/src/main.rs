@@ -7,6 +7,8 @@
 //! - `ci` — `cargo fmt --check`, `cargo clippy -D warnings`, then `test`.
 //! - `tidy` — source hygiene checks (also run as a `#[test]`).
 //! - `loom [--json PATH]` — the loom models of the WAL's group-commit core.
+//! - `bench --quick|--full [--json PATH]` — the benchmark package in `bench/`, a workspace of
+//!   its own so the peers it compares against stay out of the default build.
 //!
 //! Every suite that reports figures accepts `--json PATH` and writes one flat JSON object.
 #![allow(
@@ -33,6 +35,8 @@ commands:
   ci                   fmt check, clippy -D warnings, then test
   tidy                 source hygiene checks
   loom [--json PATH]   loom models of the WAL commit core (LOOM_MAX_PREEMPTIONS=2)
+  bench --quick|--full [--json PATH]
+                       the WAL against its peers and the machine's limits (bench/)
 ";
 
 fn main() -> Result<()> {
@@ -42,11 +46,20 @@ fn main() -> Result<()> {
         bail!("no command given");
     }
     let command = args.remove(0);
+    let root = workspace_root();
+    if command == "bench" {
+        // The benchmark package is its own workspace under bench/, so its peers (raft-engine,
+        // sled, ...) never enter the default build; arguments pass straight through.
+        return run(Command::new("cargo")
+            .args(["run", "--release", "--quiet", "--manifest-path"])
+            .arg(root.join("bench/Cargo.toml"))
+            .arg("--")
+            .args(&args));
+    }
     let json = take_option(&mut args, "--json")?.map(PathBuf::from);
     if let Some(extra) = args.first() {
         bail!("unexpected argument {extra:?} for `cargo xtask {command}`\n\n{USAGE}");
     }
-    let root = workspace_root();
     std::env::set_current_dir(&root).context("entering the workspace root")?;
     match command.as_str() {
         "test" => test(&root, json.as_deref()),
