@@ -32,12 +32,17 @@ fn frame_error(segment: &Segment, offset: u64, error: FrameError) -> Error {
 /// One step of reading a segment.
 enum Step {
     Record(u64, Bytes, u64),
+    /// A damaged range skipped by recovery, this many bytes long.
+    Skip(u64),
     End,
 }
 
 /// Decodes the frame at `offset` of `segment`, refreshing the cursor once if the bytes may
 /// have been written after they were buffered.
 fn step(segment: &Segment, cursor: &mut Cursor, offset: u64) -> Result<Step> {
+    if let Some(end) = segment.skip_from(offset) {
+        return Ok(Step::Skip(end - offset));
+    }
     for attempt in 0..2 {
         match cursor.frame(offset, segment.header.salt)? {
             Ok(frame) if frame.kind == FrameKind::Record => {
@@ -68,7 +73,7 @@ pub(crate) fn read_in_segment(
         match step(segment, &mut cursor, offset)? {
             Step::Record(l, payload, _) if l == lsn => return Ok(Some(payload)),
             Step::Record(l, _, _) if l > lsn => return Ok(None),
-            Step::Record(_, _, size) => offset += size,
+            Step::Record(_, _, size) | Step::Skip(size) => offset += size,
             Step::End => return Ok(None),
         }
     }
@@ -166,6 +171,7 @@ impl Reader {
                         return Ok(Some((Lsn::new(lsn), payload)));
                     }
                 }
+                Step::Skip(size) => position.offset += size,
                 Step::End => {
                     // The segment ended before `next_lsn`: move on.
                     let last = position.segment.last_lsn();

@@ -305,11 +305,30 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
     // acknowledgment fsyncs the header), so it is a torn tail.
     if candidates.last().is_some_and(|c| c.header.is_err()) {
         let c = candidates.pop().expect("checked non-empty");
-        if mode == RecoveryMode::AbsoluteConsistency {
-            return Err(corrupt(&c.path, 0, CorruptKind::TornTail));
+        let len = c.file.len()?;
+        let damaged = dirty_end(&*c.file, format::SEGMENT_HEADER_SIZE as u64, len)?
+            > format::SEGMENT_HEADER_SIZE as u64;
+        if mode == RecoveryMode::AbsoluteConsistency
+            || (damaged && mode == RecoveryMode::TolerateTornTail)
+        {
+            // With frames after it the header was fsynced before they were written: damage.
+            let kind = if damaged {
+                CorruptKind::BadHeader
+            } else {
+                CorruptKind::TornTail
+            };
+            return Err(corrupt(&c.path, 0, kind));
         }
         drop(c.file);
-        rec.report.torn_tail = true;
+        if damaged {
+            rec.report.damage.push(DamageNote {
+                segment: c.path.clone(),
+                offset: 0,
+                kind: CorruptKind::BadHeader,
+            });
+        } else {
+            rec.report.torn_tail = true;
+        }
         rec.quarantine_files(std::slice::from_ref(&c.path))?;
     }
     // Segments wholly below the front watermark (a purge cut short by a crash): finish it,
@@ -470,14 +489,17 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
         } else {
             scan.hasher.finish().mask().get()
         };
-        segments.push(Arc::new(Segment::new(
-            h,
-            c.path.clone(),
-            c.file.clone(),
-            scan.last_lsn,
-            scan.index.clone(),
-            sealed,
-        )));
+        segments.push(Arc::new(
+            Segment::new(
+                h,
+                c.path.clone(),
+                c.file.clone(),
+                scan.last_lsn,
+                scan.index.clone(),
+                sealed,
+            )
+            .with_skipped(scan.skipped.clone()),
+        ));
         prev = Some((c.id, scan.last_lsn, crc));
         if stop_here || is_last {
             tail = Some((scan, sealed));

@@ -37,6 +37,8 @@ pub(crate) struct Segment {
     /// Sparse LSN → frame offset index, sorted by LSN.
     pub(crate) index: Mutex<Vec<(u64, u64)>>,
     pub(crate) sealed: AtomicBool,
+    /// Damaged byte ranges (offset, length) that SkipCorrupted recovery stepped over.
+    pub(crate) skipped: Vec<(u64, u64)>,
 }
 
 impl Segment {
@@ -55,7 +57,22 @@ impl Segment {
             last_lsn: AtomicU64::new(last_lsn),
             index: Mutex::new(index),
             sealed: AtomicBool::new(sealed),
+            skipped: Vec::new(),
         }
+    }
+
+    /// Records the damaged ranges recovery skipped, so readers step over them too.
+    pub(crate) fn with_skipped(mut self, skipped: Vec<(u64, u64)>) -> Self {
+        self.skipped = skipped;
+        self
+    }
+
+    /// If a skipped range starts at `offset`, where it ends.
+    pub(crate) fn skip_from(&self, offset: u64) -> Option<u64> {
+        self.skipped
+            .iter()
+            .find(|&&(o, _)| o == offset)
+            .map(|&(o, len)| o + len)
     }
 
     pub(crate) fn last_lsn(&self) -> u64 {

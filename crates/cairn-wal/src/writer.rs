@@ -164,6 +164,9 @@ impl SegmentWriter {
         };
         let header_bytes = header.encode();
         file.write_all_at(&header_bytes, 0)?;
+        // The header is durable before any frame goes in, so recovery can tell a torn header
+        // (nothing after it) from a damaged one (frames after it).
+        file.sync_data()?;
         let path = self.ctx.dir.join(segment::segment_file_name(id));
         let segment = Arc::new(Segment::new(
             header,
