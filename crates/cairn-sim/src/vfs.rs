@@ -328,6 +328,11 @@ impl State {
 /// registry and creates no `LOCK` file; `sync_all` makes no more durable than `sync_data`
 /// (the simulator has no metadata besides length); a rename never replaces a directory.
 ///
+/// Open files fail `write_at`, `set_len` and `allocate` with `EBADF` through a read-only
+/// handle, with `EFBIG` past [`crate::FILE_SIZE_MAX`] and with `ENOSPC` past the capacity set
+/// by [`SimVfs::set_capacity`]; once the simulator has crashed, every call on it and on its
+/// files fails with `EIO`.
+///
 /// # Examples
 ///
 /// ```
@@ -670,6 +675,12 @@ impl SimVfs {
 }
 
 impl Vfs for SimVfs {
+    /// Creates an empty file; its entry is pending until `sync_dir` of the parent.
+    ///
+    /// # Errors
+    ///
+    /// `EEXIST` if the name exists; `ENOENT`/`ENOTDIR` if the parent is missing or a file;
+    /// `EIO` once crashed; any injected fault.
     fn create_new(&self, path: &Path) -> Result<Box<dyn VfsFile>> {
         let ino = self
             .lock()
@@ -697,6 +708,12 @@ impl Vfs for SimVfs {
         Ok(self.file(ino, path, true))
     }
 
+    /// Opens an existing file. Through an [`OpenMode::Read`] handle, writes, `set_len` and
+    /// `allocate` fail with `EBADF`; syncs are allowed.
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT` if missing, `EISDIR` for a directory, `EIO` once crashed, injected faults.
     fn open(&self, path: &Path, mode: OpenMode) -> Result<Box<dyn VfsFile>> {
         let ino = self.lock().query(Call::new(Op::Open, path), |state, _| {
             match state.live.resolve(&split(path)?)? {
@@ -711,6 +728,15 @@ impl Vfs for SimVfs {
         Ok(self.file(ino, path, mode == OpenMode::ReadWrite))
     }
 
+    /// Renames a file or directory, replacing a file at `to`. Within one directory it is one
+    /// atomic pending change; across two it is two (the new entry first), each durable with
+    /// its own directory's `sync_dir`.
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT` if `from` is missing; `EISDIR` if `to` is a directory; `ENOTDIR` for a
+    /// directory onto a file; `EINVAL` for a directory into itself; `EIO` once crashed;
+    /// injected faults.
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         let call = Call {
             to: Some(to),
@@ -768,6 +794,12 @@ impl Vfs for SimVfs {
         })
     }
 
+    /// Removes a file's entry (pending until `sync_dir` of the parent). Open handles keep
+    /// reading and writing the file, as on Unix.
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT` if missing, `EISDIR` for a directory, `EIO` once crashed, injected faults.
     fn remove_file(&self, path: &Path) -> Result<()> {
         self.lock()
             .mutating(Call::new(Op::Remove, path), |state, _| {
@@ -788,6 +820,11 @@ impl Vfs for SimVfs {
             })
     }
 
+    /// The live entries of `dir`, sorted.
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT` if missing, `ENOTDIR` for a file, `EIO` once crashed, injected faults.
     fn list(&self, dir: &Path) -> Result<Vec<String>> {
         self.lock().query(Call::new(Op::List, dir), |state, _| {
             let ino = state.lookup_dir(&split(dir)?)?;
@@ -795,6 +832,12 @@ impl Vfs for SimVfs {
         })
     }
 
+    /// Creates `dir` and missing parents; each new entry is pending until its parent's
+    /// `sync_dir`. One mutating call however many directories it creates.
+    ///
+    /// # Errors
+    ///
+    /// `EEXIST` if a component is a file, `EIO` once crashed, injected faults.
     fn create_dir_all(&self, dir: &Path) -> Result<()> {
         self.lock()
             .mutating(Call::new(Op::CreateDir, dir), |state, _| {
@@ -821,6 +864,12 @@ impl Vfs for SimVfs {
             })
     }
 
+    /// Makes the pending entry changes of `dir` durable. Hit by an `Eio` or `NoSpace` fault,
+    /// it drops them instead (Linux semantics) and the next `sync_dir` succeeds.
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT` if missing, `ENOTDIR` for a file, `EIO` once crashed, injected faults.
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         self.lock()
             .mutating(Call::new(Op::SyncDir, dir), |state, fault| {
@@ -845,12 +894,24 @@ impl Vfs for SimVfs {
             })
     }
 
+    /// Whether `path` names a live file or directory. Fault rules on [`Op::Open`] hit it.
+    ///
+    /// # Errors
+    ///
+    /// `EIO` once crashed, injected faults.
     fn exists(&self, path: &Path) -> Result<bool> {
         self.lock().query(Call::new(Op::Open, path), |state, _| {
             Ok(matches!(state.live.resolve(&split(path)?), Ok(Some(_))))
         })
     }
 
+    /// Takes the exclusive lock on `dir` in the simulator's registry (no `LOCK` file is
+    /// created); dropping the guard releases it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Locked`] if held; `ENOENT`/`ENOTDIR` if `dir` is not a directory; `EIO` once
+    /// crashed; injected faults.
     fn lock_dir(&self, dir: &Path) -> Result<DirLock> {
         let taken = self.lock().query(Call::new(Op::Lock, dir), |state, _| {
             let ino = state.lookup_dir(&split(dir)?)?;
@@ -871,6 +932,7 @@ impl Vfs for SimVfs {
         }
     }
 
+    /// The next value of the seeded generator: the same seed gives the same sequence.
     fn entropy(&self) -> u64 {
         self.lock().entropy_rng.next_u64()
     }
