@@ -813,6 +813,16 @@ fn parse_name(name: &str, suffix: &str) -> Option<SnapshotId> {
 mod tests {
     use super::*;
 
+    /// The store and its handles cross threads: a snapshot is often written off the hot path.
+    #[test]
+    fn public_types_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<SnapshotStore>();
+        check::<PendingSnapshot>();
+        check::<FileSnapshotReader>();
+        check::<Error>();
+    }
+
     #[test]
     fn names_round_trip_and_sort_like_ids() {
         let ids = [
