@@ -4,7 +4,7 @@
 
 mod common;
 
-use cairn_sim::{CrashModel, OpFate};
+use cairn_sim::{CrashModel, OpFate, SECTOR_4K, SECTOR_512};
 use proptest::collection::vec;
 use proptest::prelude::any;
 use proptest::test_runner::TestRunner;
@@ -70,6 +70,32 @@ fn prefix_and_subset_images_match_the_model() {
                 check(&sim, &model, &CrashModel::RandomSubset { seed: *seed });
             }
             check(&sim, &model, &CrashModel::DropAll);
+
+            // Torn images: tears touch only bytes, so the names are the model's with every
+            // tear counted as kept.
+            for (seed, psow) in masks.iter().zip([true, false].into_iter().cycle()) {
+                for sector_size in [SECTOR_512, SECTOR_4K] {
+                    let torn = CrashModel::Torn {
+                        sector_size,
+                        psow,
+                        seed: *seed,
+                    };
+                    let plan = torn.plan_for(&sim.pending_ops()).unwrap();
+                    let kept: Vec<OpFate> = plan
+                        .fates
+                        .iter()
+                        .map(|fate| match fate {
+                            OpFate::Tear { .. } => OpFate::Keep,
+                            other => other.clone(),
+                        })
+                        .collect();
+                    let image = sim.crash_image(&torn);
+                    let names = |tree: cairn_sim::Tree| tree.files.into_keys().collect::<Vec<_>>();
+                    let expected = model.after_power_loss(&kept).live_tree();
+                    assert_eq!(names(image.live_tree()), names(expected), "{torn:?}");
+                    assert_eq!(image.pending_count(), 0);
+                }
+            }
 
             // A process crash keeps the live state and what is pending.
             let process = sim.crash_image(&CrashModel::Process);
