@@ -3,6 +3,7 @@
 //! every prefix and every subset of the pending operations — or a seeded sample when there
 //! are too many — torn writes, and a process crash), reopening the store finds the newest
 //! acknowledged snapshot or a newer one, intact: old or new, never neither, never damaged.
+//! A second cut during that reopen (crash during recovery) must not change the answer.
 
 mod common;
 
@@ -20,6 +21,8 @@ const DIR: &str = "/snaps";
 const SUBSET_EXHAUSTIVE_MAX: usize = 12;
 const SUBSET_SAMPLES: u64 = 256;
 const TORN_SAMPLES: u64 = 8;
+/// A bound on the mutating calls one reopen makes (temp removals, directory fsync).
+const RECOVERY_CALLS_MAX: u64 = 64;
 
 fn options() -> StoreOptions {
     StoreOptions::default().chunk_size(4096).retain_count(2)
@@ -121,6 +124,7 @@ fn crash_at_every_publish_step_leaves_old_or_new_never_neither() {
 
     let mut images_checked = 0_u64;
     let mut pending_max = 0;
+    let mut recovery_images_checked = 0_u64;
     for cut in 1..=calls {
         let sim = SimVfs::new(seed);
         sim.crash_after_call(cut);
@@ -154,6 +158,36 @@ fn crash_at_every_publish_step_leaves_old_or_new_never_neither() {
                 }
             }
         }
+        // Crash during recovery: cut the reopen (which removes temporary files and fsyncs
+        // the directory) at each of its calls, then lose power again.
+        for model in [CrashModel::Process, CrashModel::DropAll] {
+            let base = sim.crash_image(&model);
+            for open_cut in 1..=RECOVERY_CALLS_MAX {
+                let copy = base.crash_image(&CrashModel::Process);
+                copy.crash_after_call(open_cut);
+                let vfs: Arc<dyn Vfs> = Arc::new(copy.clone());
+                let opened = SnapshotStore::open(DIR, options(), vfs);
+                if !copy.is_crashed() {
+                    assert!(opened.is_ok());
+                    break;
+                }
+                drop(opened);
+                for second in [CrashModel::Process, CrashModel::DropAll] {
+                    let context = format!(
+                        "cut after call {cut} of {calls}, {model:?}, reopen cut after call \
+                         {open_cut}, then {second:?}, acked {acked_newest:?} \
+                         (replay: CAIRN_SEED={seed} cargo test -p cairn-snapshot --test crash_publish)"
+                    );
+                    check_image(
+                        copy.crash_image(&second),
+                        acked_newest,
+                        &snapshots,
+                        &context,
+                    );
+                    recovery_images_checked += 1;
+                }
+            }
+        }
         for model in &models {
             let context = format!(
                 "cut after call {cut} of {calls}, {pending} pending, {model:?}, acked {acked_newest:?} \
@@ -165,8 +199,9 @@ fn crash_at_every_publish_step_leaves_old_or_new_never_neither() {
     }
     println!(
         "crash_publish: cut points checked: {calls}, crash images checked: {images_checked} \
-         (at most {pending_max} pending operations at a cut), acknowledged snapshots lost: 0, \
-         damaged snapshots accepted: 0"
+         (at most {pending_max} pending operations at a cut), crash-during-reopen images \
+         checked: {recovery_images_checked}, acknowledged snapshots lost: 0, damaged snapshots \
+         accepted: 0"
     );
 }
 
