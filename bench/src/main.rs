@@ -1,0 +1,645 @@
+//! `cairn-bench`: the Cairn WAL against the logs a user would pick instead (raft-engine,
+//! okaywal, fjall's journal, sled, redb, walrus-rust), beside the machine's own limits, all in
+//! one run on one disk (issue 6).
+//!
+//! Usage: `cargo xtask bench --quick|--full [--json PATH] [--dir DIR] [--only a,b]`. `--quick`
+//! prints the tables; `--full` runs longer, with more repeats and cells, and regenerates
+//! docs/BENCHMARKS.md and docs/bench/*.svg. Two internal modes re-run this binary as a child:
+//! `--writer` (writes a volume, then waits to be SIGKILLed) and `--probe` (durable appends
+//! under strace, for the honesty column).
+
+mod honesty;
+mod limits;
+mod machine;
+mod peers;
+mod report;
+mod stats;
+mod subject;
+mod svg;
+mod workload;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::report::{Limits, Report, Row, Value};
+use crate::stats::Spread;
+use crate::subject::Peer;
+use crate::workload::{Budget, Cell, Mode};
+
+const SIZES: [usize; 4] = [64, 128, 1024, 64 * 1024];
+const BATCH: usize = 100;
+
+/// Everything that differs between `--quick` and `--full`.
+struct Profile {
+    name: &'static str,
+    budget: Budget,
+    cells: Vec<Cell>,
+    limit_repeats: usize,
+    limit_duration: Duration,
+    bandwidth_bytes: u64,
+    checksum_buffer: usize,
+    latency_count: usize,
+    rotation_segment: u64,
+    recovery_count: u64,
+    recovery_repeats: usize,
+}
+
+impl Profile {
+    fn new(full: bool) -> Profile {
+        let mut cells = Vec::new();
+        for size in SIZES {
+            cells.push(Cell {
+                size,
+                threads: 1,
+                mode: Mode::Buffered,
+            });
+        }
+        for size in SIZES {
+            cells.push(Cell {
+                size,
+                threads: 1,
+                mode: Mode::Durable,
+            });
+        }
+        let scaled: &[usize] = if full { &SIZES } else { &[128] };
+        for &size in scaled {
+            for threads in [4, 16] {
+                cells.push(Cell {
+                    size,
+                    threads,
+                    mode: Mode::Durable,
+                });
+            }
+        }
+        for &size in scaled {
+            cells.push(Cell {
+                size,
+                threads: 1,
+                mode: Mode::Batch(BATCH),
+            });
+        }
+        if full {
+            cells.push(Cell {
+                size: 128,
+                threads: 4,
+                mode: Mode::Batch(BATCH),
+            });
+        }
+        if full {
+            Profile {
+                name: "full",
+                budget: Budget {
+                    warmup: Duration::from_millis(300),
+                    duration: Duration::from_secs(1),
+                    max_bytes: 256 << 20,
+                    repeats: 5,
+                },
+                cells,
+                limit_repeats: 5,
+                limit_duration: Duration::from_secs(1),
+                bandwidth_bytes: 256 << 20,
+                checksum_buffer: 64 << 20,
+                latency_count: 16384,
+                rotation_segment: 2 << 20,
+                recovery_count: 131_072,
+                recovery_repeats: 3,
+            }
+        } else {
+            Profile {
+                name: "quick",
+                budget: Budget {
+                    warmup: Duration::from_millis(100),
+                    duration: Duration::from_millis(400),
+                    max_bytes: 64 << 20,
+                    repeats: 3,
+                },
+                cells,
+                limit_repeats: 3,
+                limit_duration: Duration::from_millis(400),
+                bandwidth_bytes: 64 << 20,
+                checksum_buffer: 16 << 20,
+                latency_count: 4096,
+                rotation_segment: 1 << 20,
+                recovery_count: 16_384,
+                recovery_repeats: 2,
+            }
+        }
+    }
+}
+
+struct Args {
+    full: bool,
+    json: Option<PathBuf>,
+    dir: PathBuf,
+    only: Option<Vec<String>>,
+}
+
+fn usage() -> &'static str {
+    "usage: cairn-bench --quick|--full [--json PATH] [--dir DIR] [--only name,name]\n"
+}
+
+fn main() -> Result<()> {
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    // Internal child modes first: they take positional arguments.
+    if argv.first().map(String::as_str) == Some("--writer") {
+        let [_, name, dir, size, count] = argv.as_slice() else {
+            bail!("--writer NAME DIR SIZE COUNT")
+        };
+        let peer = find(name)?;
+        return workload::write_volume(&peer, Path::new(dir), size.parse()?, count.parse()?, true);
+    }
+    if argv.first().map(String::as_str) == Some("--probe") {
+        let [_, name, dir, count, threads] = argv.as_slice() else {
+            bail!("--probe NAME DIR COUNT THREADS")
+        };
+        let peer = find(name)?;
+        return honesty::probe_child(&peer, Path::new(dir), count.parse()?, threads.parse()?);
+    }
+    let command = format!("cargo xtask bench {}", argv.join(" "));
+    let mut take = |flag: &str| -> Result<Option<String>> {
+        match argv.iter().position(|a| a == flag) {
+            Some(i) if i + 1 < argv.len() => {
+                let value = argv.remove(i + 1);
+                argv.remove(i);
+                Ok(Some(value))
+            }
+            Some(_) => bail!("{flag} needs a value\n{}", usage()),
+            None => Ok(None),
+        }
+    };
+    let json = take("--json")?.map(PathBuf::from);
+    let dir = take("--dir")?.map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join("bench-data")
+    });
+    let only = take("--only")?.map(|s| s.split(',').map(str::to_string).collect());
+    let full = match argv.as_slice() {
+        [m] if m == "--full" => true,
+        [m] if m == "--quick" => false,
+        _ => bail!(
+            "expected exactly one of --quick or --full, got {argv:?}\n{}",
+            usage()
+        ),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let dir = std::fs::canonicalize(&dir)?;
+    // walrus-rust finds its directory through this variable only. Set before any thread starts.
+    // SAFETY: single-threaded here; nothing else reads or writes the environment concurrently.
+    #[allow(
+        unsafe_code,
+        reason = "set_var is unsafe in edition 2024; no threads exist yet"
+    )]
+    unsafe {
+        std::env::set_var("WALRUS_DATA_DIR", &dir);
+        std::env::set_var("WALRUS_QUIET", "1");
+    }
+    let args = Args {
+        full,
+        json,
+        dir,
+        only,
+    };
+    run(&args, command)
+}
+
+fn find(name: &str) -> Result<Peer> {
+    subject::all()
+        .into_iter()
+        .find(|p| p.name == name)
+        .with_context(|| format!("no subject {name:?} in this build"))
+}
+
+fn progress(start: Instant, message: &str) {
+    eprintln!("[{:6.1}s] {message}", start.elapsed().as_secs_f64());
+}
+
+fn spread_of(values: &[f64]) -> Value {
+    Spread::of(values).map_or(Value::Failed("no runs".into()), Value::Measured)
+}
+
+fn run(args: &Args, command: String) -> Result<()> {
+    let start = Instant::now();
+    let profile = Profile::new(args.full);
+    let machine = machine::Machine::describe(&args.dir);
+    eprintln!(
+        "cairn-bench --{} in {}\n{machine}\n",
+        profile.name,
+        args.dir.display()
+    );
+
+    let mut peers = subject::all();
+    let mut absent: Vec<(String, String)> = Vec::new();
+    for name in [
+        "cairn",
+        "raft-engine",
+        "okaywal",
+        "fjall",
+        "sled",
+        "redb",
+        "walrus",
+    ] {
+        if !peers.iter().any(|p| p.name == name) {
+            absent.push((
+                name.into(),
+                "not compiled in (its cargo feature is off)".into(),
+            ));
+        }
+    }
+    if let Some(only) = &args.only {
+        peers.retain(|p| only.iter().any(|o| o == p.name));
+    }
+
+    // Machine limits.
+    progress(start, "machine limits");
+    let limits_dir = workload::fresh_dir(&args.dir, "limits")?;
+    let loop_sizes: Vec<usize> = SIZES.iter().copied().chain([BATCH * 128]).collect();
+    let mut preallocated = BTreeMap::new();
+    let mut growing = BTreeMap::new();
+    for &size in &loop_sizes {
+        for prealloc in [true, false] {
+            if !prealloc && size == BATCH * 128 {
+                continue;
+            }
+            let mut rates = Vec::new();
+            let mut last = None;
+            for _ in 0..profile.limit_repeats {
+                let l = limits::fdatasync_loop(
+                    &limits_dir,
+                    size,
+                    prealloc,
+                    profile.budget.warmup,
+                    profile.limit_duration,
+                )?;
+                rates.push(l.ops_per_s);
+                last = Some(l);
+            }
+            let entry = (
+                Spread::of(&rates).context("no loop runs")?,
+                last.context("no loop runs")?,
+            );
+            if prealloc {
+                preallocated.insert(size, entry)
+            } else {
+                growing.insert(size, entry)
+            };
+        }
+    }
+    let bandwidth = limits::bandwidth(&limits_dir, profile.bandwidth_bytes)?;
+    let checksums = limits::checksums(profile.checksum_buffer, profile.limit_duration);
+    std::fs::remove_dir_all(&limits_dir)?;
+    let limits = Limits {
+        preallocated,
+        growing,
+        bandwidth,
+        checksums,
+    };
+
+    let mut rows: Vec<Row> = Vec::new();
+    let mut honesty_verdicts = BTreeMap::new();
+    let mut mappings = BTreeMap::new();
+    let mut latency_runs = BTreeMap::new();
+    let strace = honesty::strace_available();
+    if !strace {
+        eprintln!("strace not found: the honesty column will say \"not checked\"");
+    }
+
+    // Throughput rows, one per cell.
+    for cell in &profile.cells {
+        let key = cell.key();
+        let size_text = workload::size_text(cell.size);
+        let (label, unit, limit) = match cell.mode {
+            Mode::Buffered => (
+                format!("buffered append {size_text}"),
+                "appends/s",
+                Some((
+                    limits.bandwidth.write_mbps * 1e6 / cell.size as f64,
+                    "sequential write bandwidth ÷ record size".to_string(),
+                )),
+            ),
+            Mode::Durable => (
+                format!("durable append {size_text}, {} writer{}", cell.threads, if cell.threads > 1 { "s" } else { "" }),
+                "appends/s",
+                limits.preallocated.get(&cell.size).map(|(s, _)| {
+                    (s.median, format!("raw append + fdatasync loop, preallocated file, {size_text} (one durable writer)"))
+                }),
+            ),
+            Mode::Batch(n) => (
+                format!("batch of {n} × {size_text}, one durable commit, {} writer{}", cell.threads, if cell.threads > 1 { "s" } else { "" }),
+                "records/s",
+                limits.preallocated.get(&(n * cell.size)).map(|(s, _)| {
+                    (s.median * n as f64, format!("raw fdatasync loop of {n}-record writes × {n}"))
+                }),
+            ),
+        };
+        rows.push(Row {
+            key,
+            label,
+            unit,
+            higher_better: true,
+            values: BTreeMap::new(),
+            limit,
+        });
+    }
+    let mut sync_rows: BTreeMap<String, (String, BTreeMap<&'static str, Value>)> = BTreeMap::new();
+
+    let volume_bytes = profile.recovery_count * 4096;
+    let mut recovery_rows: Vec<Row> = vec![
+        Row {
+            key: "recovery_clean_4k".into(),
+            label: "recovery after clean close, 4 KiB records".into(),
+            unit: "MB/s",
+            higher_better: true,
+            values: BTreeMap::new(),
+            limit: Some((
+                limits.bandwidth.read_cached_mbps,
+                "sequential read from the page cache".into(),
+            )),
+        },
+        Row {
+            key: "recovery_crash_4k".into(),
+            label: "recovery after SIGKILL, 4 KiB records".into(),
+            unit: "MB/s",
+            higher_better: true,
+            values: BTreeMap::new(),
+            limit: Some((
+                limits.bandwidth.read_cached_mbps,
+                "sequential read from the page cache".into(),
+            )),
+        },
+        Row {
+            key: "disk_bytes_per_payload_byte".into(),
+            label: format!(
+                "bytes on disk per payload byte ({} MiB of 4 KiB records)",
+                volume_bytes >> 20
+            ),
+            unit: "ratio",
+            higher_better: false,
+            values: BTreeMap::new(),
+            limit: Some((1.0, "the payload itself".into())),
+        },
+    ];
+    let latency_keys = ["p50", "p99", "p999"];
+    let latency_q = [0.5, 0.99, 0.999];
+    let lat_limit = limits.preallocated.get(&1024).map(|(_, l)| l.clone());
+    let mut latency_rows: Vec<Row> = Vec::new();
+    for (kind, text) in [
+        ("rotation", "across segment rotations"),
+        ("steady", "steady state"),
+    ] {
+        for (k, q) in latency_keys.iter().zip(latency_q) {
+            latency_rows.push(Row {
+                key: format!("latency_{kind}_{k}"),
+                label: format!("durable append 1 KiB latency {k}, {text}"),
+                unit: "µs",
+                higher_better: false,
+                values: BTreeMap::new(),
+                limit: lat_limit.as_ref().map(|l| {
+                    (
+                        l.percentile_us(q),
+                        format!("raw fdatasync loop {k}, preallocated, 1 KiB"),
+                    )
+                }),
+            });
+        }
+    }
+
+    for peer in &peers {
+        mappings.insert(peer.name, peer.mapping);
+        progress(start, &format!("{}: honesty check", peer.name));
+        let verdict = if strace {
+            honesty::check(peer, &args.dir)
+        } else {
+            honesty::Verdict::NotChecked("strace not installed".into())
+        };
+        eprintln!("    {}", verdict.describe());
+        honesty_verdicts.insert(peer.name, verdict);
+    }
+
+    // Throughput: repeats outside, subjects inside, so that a burst of noise from other work on
+    // the machine lands on every subject of a cell rather than on one.
+    for (cell, row) in profile.cells.iter().zip(rows.iter_mut()) {
+        let mut rates: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+        let mut per_sync: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+        let mut failures: BTreeMap<&'static str, String> = BTreeMap::new();
+        for _ in 0..profile.budget.repeats {
+            for peer in &peers {
+                if (cell.mode == Mode::Buffered && !peer.buffered)
+                    || failures.contains_key(peer.name)
+                {
+                    continue;
+                }
+                match workload::throughput(peer, &args.dir, cell, &profile.budget) {
+                    Ok(r) => {
+                        rates
+                            .entry(peer.name)
+                            .or_default()
+                            .push(r.records as f64 / r.secs);
+                        if let Some(s) = r.syncs.filter(|s| *s > 0) {
+                            per_sync
+                                .entry(peer.name)
+                                .or_default()
+                                .push(r.records as f64 / s as f64);
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("    {} {}: FAILED: {e:#}", peer.name, row.key);
+                        failures.insert(peer.name, format!("{e:#}"));
+                    }
+                }
+            }
+        }
+        let mut line = String::new();
+        for peer in &peers {
+            let value = if cell.mode == Mode::Buffered && !peer.buffered {
+                Value::NotApplicable("every commit syncs")
+            } else if let Some(e) = failures.remove(peer.name) {
+                Value::Failed(e)
+            } else {
+                spread_of(rates.get(peer.name).map_or(&[][..], Vec::as_slice))
+            };
+            if let Value::Measured(s) = &value {
+                line.push_str(&format!(" {}={}", peer.name, stats::human(s.median)));
+            }
+            row.values.insert(peer.name, value);
+        }
+        progress(start, &format!("{} ({}):{line}", row.key, row.unit));
+        if cell.mode != Mode::Buffered {
+            for (name, values) in per_sync {
+                let entry = sync_rows
+                    .entry(format!("{}_records_per_sync", row.key))
+                    .or_insert_with(|| {
+                        (
+                            format!("{}: records per fsync (visible)", row.label),
+                            BTreeMap::new(),
+                        )
+                    });
+                entry.1.insert(name, spread_of(&values));
+            }
+        }
+    }
+
+    for peer in &peers {
+        progress(
+            start,
+            &format!("{}: latency across rotations and steady", peer.name),
+        );
+        let lat = (|| -> Result<(Vec<u64>, Vec<u64>)> {
+            let rotating = workload::latency(
+                peer,
+                &args.dir,
+                1024,
+                profile.latency_count,
+                profile.rotation_segment,
+            )?;
+            let steady = workload::latency(
+                peer,
+                &args.dir,
+                1024,
+                profile.latency_count,
+                workload::SEGMENT_SIZE,
+            )?;
+            Ok((rotating, steady))
+        })();
+        match lat {
+            Ok((rotating, steady)) => {
+                for row in &mut latency_rows {
+                    let run = if row.key.contains("rotation") {
+                        &rotating
+                    } else {
+                        &steady
+                    };
+                    let q = if row.key.ends_with("p50") {
+                        0.5
+                    } else if row.key.ends_with("p999") {
+                        0.999
+                    } else {
+                        0.99
+                    };
+                    let v = stats::quantile(run, q) as f64 / 1e3;
+                    let value = if row.key.contains("rotation") && !peer.rotation_knob {
+                        Value::NotApplicable("no segment-size knob")
+                    } else {
+                        Value::Measured(Spread::single(v))
+                    };
+                    row.values.insert(peer.name, value);
+                }
+                latency_runs.insert(
+                    peer.name,
+                    if peer.rotation_knob {
+                        (rotating, steady)
+                    } else {
+                        (Vec::new(), steady)
+                    },
+                );
+            }
+            Err(e) => {
+                eprintln!("    {} latency: FAILED: {e:#}", peer.name);
+                for row in &mut latency_rows {
+                    row.values
+                        .insert(peer.name, Value::Failed(format!("{e:#}")));
+                }
+            }
+        }
+
+        progress(
+            start,
+            &format!("{}: recovery of {} MiB", peer.name, volume_bytes >> 20),
+        );
+        let recovery = (|| -> Result<(Vec<f64>, Vec<f64>, f64)> {
+            let mut clean = Vec::new();
+            let mut crash = Vec::new();
+            let dir = workload::fresh_dir(&args.dir, &format!("{}-volume", peer.name))?;
+            workload::write_volume(peer, &dir, 4096, profile.recovery_count, false)?;
+            let disk = workload::disk_usage(&dir)? as f64 / volume_bytes as f64;
+            for _ in 0..profile.recovery_repeats {
+                clean.push(workload::recover(peer, &dir, profile.recovery_count)?.mbps());
+            }
+            for _ in 0..profile.recovery_repeats {
+                let dir = workload::fresh_dir(&args.dir, &format!("{}-crash", peer.name))?;
+                workload::write_volume_and_kill(peer, &dir, 4096, profile.recovery_count)?;
+                crash.push(workload::recover(peer, &dir, profile.recovery_count)?.mbps());
+                std::fs::remove_dir_all(&dir)?;
+            }
+            std::fs::remove_dir_all(&dir)?;
+            Ok((clean, crash, disk))
+        })();
+        match recovery {
+            Ok((clean, crash, disk)) => {
+                recovery_rows[0].values.insert(peer.name, spread_of(&clean));
+                recovery_rows[1].values.insert(peer.name, spread_of(&crash));
+                recovery_rows[2]
+                    .values
+                    .insert(peer.name, Value::Measured(Spread::single(disk)));
+                progress(
+                    start,
+                    &format!(
+                        "{}: recovery {:.0} MB/s clean, {:.0} MB/s after SIGKILL, {disk:.2} bytes on disk per byte",
+                        peer.name,
+                        Spread::of(&clean).map_or(0.0, |s| s.median),
+                        Spread::of(&crash).map_or(0.0, |s| s.median)
+                    ),
+                );
+            }
+            Err(e) => {
+                eprintln!("    {} recovery: FAILED: {e:#}", peer.name);
+                for row in &mut recovery_rows {
+                    row.values
+                        .insert(peer.name, Value::Failed(format!("{e:#}")));
+                }
+            }
+        }
+    }
+
+    for (key, (label, values)) in sync_rows {
+        rows.push(Row {
+            key,
+            label,
+            unit: "records/fsync",
+            higher_better: true,
+            values,
+            limit: None,
+        });
+    }
+    rows.extend(latency_rows);
+    rows.extend(recovery_rows);
+
+    let report = Report {
+        command,
+        profile: profile.name,
+        machine,
+        subjects: peers.iter().map(|p| p.name).collect(),
+        absent,
+        limits,
+        rows,
+        honesty: honesty_verdicts,
+        mappings,
+        latency_runs,
+        latency_setup: format!(
+            "Latency: {} durable 1 KiB appends by one writer, with {} MiB segments (rotating) and with {} MiB segments (steady); peers without a segment-size knob show only the steady run",
+            profile.latency_count,
+            profile.rotation_segment >> 20,
+            workload::SEGMENT_SIZE >> 20
+        ),
+        recovery_setup: format!(
+            "Recovery: {} records of 4 KiB ({} MiB) written in batches of 100 and synced, then the log is opened and every record read back, from the page cache; after SIGKILL the writer is a child process killed once the volume is synced",
+            profile.recovery_count,
+            volume_bytes >> 20
+        ),
+        wall_secs: start.elapsed().as_secs_f64(),
+    };
+    println!("{}", report.text());
+    if let Some(path) = &args.json {
+        std::fs::write(path, report.json()).with_context(|| format!("write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    if args.full {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+        report.write_docs(&docs)?;
+        eprintln!("wrote {}", docs.join("BENCHMARKS.md").display());
+    }
+    Ok(())
+}

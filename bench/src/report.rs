@@ -1,0 +1,678 @@
+//! Everything a run measured, and its three renderings: the terminal table, the flat JSON
+//! object (`--json`), and docs/BENCHMARKS.md with its SVG plots (`--full`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::honesty::Verdict;
+use crate::limits::{Bandwidth, Checksums, SyncLoop};
+use crate::machine::Machine;
+use crate::stats::{Spread, human};
+use crate::svg::{self, Axis, Series};
+use crate::workload::{size_label, size_text};
+
+/// The subject whose figures are compared with everyone else's.
+pub const CAIRN: &str = "cairn";
+
+/// One subject's value in one row.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// Measured over repeats.
+    Measured(Spread),
+    /// The subject has no such mode; why.
+    NotApplicable(&'static str),
+    /// The run failed; the error.
+    Failed(String),
+}
+
+impl Value {
+    fn median(&self) -> Option<f64> {
+        match self {
+            Value::Measured(s) => Some(s.median),
+            _ => None,
+        }
+    }
+}
+
+/// One figure across all subjects.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Figure key, used in JSON.
+    pub key: String,
+    /// Human description.
+    pub label: String,
+    /// Unit of the values.
+    pub unit: &'static str,
+    /// Whether more is better (throughput) or less (latency, bytes).
+    pub higher_better: bool,
+    /// Value per subject name.
+    pub values: BTreeMap<&'static str, Value>,
+    /// The physical limit this figure is compared with, and what it is.
+    pub limit: Option<(f64, String)>,
+}
+
+/// The machine's limits measured in this run.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Append + fdatasync into a preallocated, written file, by record size.
+    pub preallocated: BTreeMap<usize, (Spread, SyncLoop)>,
+    /// Append + fdatasync into a growing file, by record size.
+    pub growing: BTreeMap<usize, (Spread, SyncLoop)>,
+    /// Sequential bandwidth.
+    pub bandwidth: Bandwidth,
+    /// Checksum speed.
+    pub checksums: Checksums,
+}
+
+/// A whole run.
+pub struct Report {
+    /// The command line, for reproduction.
+    pub command: String,
+    /// `quick` or `full`.
+    pub profile: &'static str,
+    /// Where it ran.
+    pub machine: Machine,
+    /// Subjects in table order.
+    pub subjects: Vec<&'static str>,
+    /// Peers that failed to build or were left out, with why.
+    pub absent: Vec<(String, String)>,
+    /// The machine's limits.
+    pub limits: Limits,
+    /// Every figure.
+    pub rows: Vec<Row>,
+    /// Honesty verdict per subject.
+    pub honesty: BTreeMap<&'static str, Verdict>,
+    /// How each subject's calls map onto the benchmark.
+    pub mappings: BTreeMap<&'static str, &'static str>,
+    /// Sorted latencies (ns) per subject of the run across rotations and of the steady run.
+    pub latency_runs: BTreeMap<&'static str, (Vec<u64>, Vec<u64>)>,
+    /// Description of the latency runs.
+    pub latency_setup: String,
+    /// Description of the recovery volume.
+    pub recovery_setup: String,
+    /// Wall time of the whole run in seconds.
+    pub wall_secs: f64,
+}
+
+impl Report {
+    fn honest(&self, subject: &str) -> bool {
+        self.honesty.get(subject).is_none_or(Verdict::honest)
+    }
+
+    /// The best honest peer (not Cairn) of a row, among `among` if given.
+    pub fn best_peer(&self, row: &Row, among: Option<&[&str]>) -> Option<(&'static str, f64)> {
+        let mut best: Option<(&'static str, f64)> = None;
+        for (&name, value) in &row.values {
+            if name == CAIRN || !self.honest(name) || among.is_some_and(|a| !a.contains(&name)) {
+                continue;
+            }
+            let Some(v) = value.median() else { continue };
+            let better = match best {
+                None => true,
+                Some((_, b)) => {
+                    if row.higher_better {
+                        v > b
+                    } else {
+                        v < b
+                    }
+                }
+            };
+            if better {
+                best = Some((name, v));
+            }
+        }
+        best
+    }
+
+    fn row(&self, key: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.key == key)
+    }
+
+    fn cairn(&self, key: &str) -> Option<f64> {
+        self.row(key)?.values.get(CAIRN)?.median()
+    }
+
+    /// The five headline ratios of issue 6 (absent when a figure is missing).
+    pub fn headline(&self) -> Vec<(&'static str, Option<f64>, &'static str)> {
+        let raw_1t = self.limits.preallocated.get(&128).map(|(s, _)| s.median);
+        let durable_1t = self.cairn("durable_1t_128b");
+        let ratio_1t = durable_1t.zip(raw_1t).map(|(c, r)| c / r);
+        let ratio_16t = self.row("durable_16t_128b").and_then(|row| {
+            let best = self.best_peer(row, Some(&["raft-engine", "okaywal"]))?;
+            Some(self.cairn("durable_16t_128b")? / best.1)
+        });
+        let ratio_buffered = self.row("buffered_128b").and_then(|row| {
+            let best = self.best_peer(row, None)?;
+            Some(self.cairn("buffered_128b")? / best.1)
+        });
+        let recovery = self.cairn("recovery_clean_4k").map(|mbps| mbps / 1e3);
+        let rotation = self
+            .cairn("latency_rotation_p99")
+            .zip(self.cairn("latency_steady_p99"))
+            .map(|(r, s)| r / s);
+        vec![
+            ("ratio_durable_1t_vs_raw_fdatasync", ratio_1t, "≥ 0.9"),
+            (
+                "ratio_durable_16t_vs_best_peer",
+                ratio_16t,
+                "≥ 1.5 (best of raft-engine, okaywal)",
+            ),
+            ("ratio_buffered_128b_vs_best_peer", ratio_buffered, "≥ 2"),
+            ("recovery_gbps_4k", recovery, "≥ 2 GB/s"),
+            ("ratio_rotation_p99_vs_steady_p99", rotation, "≤ 1.5"),
+        ]
+    }
+
+    fn target_met(name: &str, value: f64) -> bool {
+        match name {
+            "ratio_durable_1t_vs_raw_fdatasync" => value >= 0.9,
+            "ratio_durable_16t_vs_best_peer" => value >= 1.5,
+            "ratio_buffered_128b_vs_best_peer" => value >= 2.0,
+            "recovery_gbps_4k" => value >= 2.0,
+            "ratio_rotation_p99_vs_steady_p99" => value <= 1.5,
+            _ => false,
+        }
+    }
+
+    fn cell(value: Option<&Value>) -> String {
+        match value {
+            Some(Value::Measured(s)) => {
+                let spread = if s.median > 0.0 {
+                    (s.max - s.min) / 2.0 / s.median * 100.0
+                } else {
+                    0.0
+                };
+                if spread >= 0.5 {
+                    format!("{} ±{spread:.0}%", human(s.median))
+                } else {
+                    human(s.median)
+                }
+            }
+            Some(Value::NotApplicable(_)) => "n/a".into(),
+            Some(Value::Failed(_)) => "failed".into(),
+            None => "—".into(),
+        }
+    }
+
+    /// The machine limits as a table (markdown syntax, also readable in a terminal).
+    pub fn limits_table(&self) -> String {
+        let mut t = String::from("| limit | value |\n|---|---|\n");
+        for (size, (s, l)) in &self.limits.preallocated {
+            let _ = writeln!(
+                t,
+                "| append {} + fdatasync, preallocated file | {} appends/s (p50 {:.0} µs, p99 {:.0} µs) |",
+                size_text(*size),
+                human(s.median),
+                l.percentile_us(0.5),
+                l.percentile_us(0.99)
+            );
+        }
+        for (size, (s, l)) in &self.limits.growing {
+            let _ = writeln!(
+                t,
+                "| append {} + fdatasync, growing file | {} appends/s (p50 {:.0} µs, p99 {:.0} µs) |",
+                size_text(*size),
+                human(s.median),
+                l.percentile_us(0.5),
+                l.percentile_us(0.99)
+            );
+        }
+        let b = &self.limits.bandwidth;
+        let _ = writeln!(
+            t,
+            "| sequential write + one fdatasync | {:.0} MB/s |",
+            b.write_mbps
+        );
+        let _ = writeln!(
+            t,
+            "| sequential read, page cache dropped | {:.0} MB/s |",
+            b.read_disk_mbps
+        );
+        let _ = writeln!(
+            t,
+            "| sequential read, page cache | {:.0} MB/s |",
+            b.read_cached_mbps
+        );
+        let c = &self.limits.checksums;
+        let _ = writeln!(
+            t,
+            "| CRC-32 (crc32fast via cairn-crc) | {:.2} GB/s |",
+            c.crc32_gbps
+        );
+        let _ = writeln!(t, "| BLAKE3 (via cairn-crc) | {:.2} GB/s |", c.blake3_gbps);
+        t
+    }
+
+    /// The figures table: every subject, best honest peer, the limit, and Cairn's ratios.
+    pub fn figures_table(&self) -> String {
+        let mut t = String::from("| figure | unit |");
+        for s in &self.subjects {
+            let _ = write!(t, " {s} |");
+        }
+        t.push_str(" best honest peer | cairn ÷ best | limit | cairn ÷ limit |\n|---|---|");
+        for _ in &self.subjects {
+            t.push_str("---:|");
+        }
+        t.push_str("---|---:|---:|---:|\n");
+        for row in &self.rows {
+            let arrow = if row.higher_better { "↑" } else { "↓" };
+            let _ = write!(t, "| {} | {} {arrow} |", row.label, row.unit);
+            for s in &self.subjects {
+                let _ = write!(t, " {} |", Self::cell(row.values.get(s)));
+            }
+            let cairn = row.values.get(CAIRN).and_then(Value::median);
+            match self.best_peer(row, None) {
+                Some((name, v)) => {
+                    let ratio = cairn.map_or("—".into(), |c| format!("{:.2}×", c / v));
+                    let _ = write!(t, " {name} ({}) | {ratio} |", human(v));
+                }
+                None => t.push_str(" — | — |"),
+            }
+            match &row.limit {
+                Some((v, _)) => {
+                    let ratio = cairn.map_or("—".into(), |c| format!("{:.2}×", c / v));
+                    let _ = write!(t, " {} | {ratio} |", human(*v));
+                }
+                None => t.push_str(" — | — |"),
+            }
+            t.push('\n');
+        }
+        t
+    }
+
+    /// The honesty table.
+    pub fn honesty_table(&self) -> String {
+        let mut t = String::from(
+            "| subject | durable call | reaches fdatasync/fsync? (strace -f -c) |\n|---|---|---|\n",
+        );
+        for s in &self.subjects {
+            let verdict = self
+                .honesty
+                .get(s)
+                .map_or("not checked".into(), Verdict::describe);
+            let _ = writeln!(
+                t,
+                "| {s} | {} | {verdict} |",
+                self.mappings.get(s).copied().unwrap_or("")
+            );
+        }
+        t
+    }
+
+    /// The headline ratios with their targets.
+    pub fn headline_table(&self) -> String {
+        let mut t = String::from("| ratio | value | target | met |\n|---|---:|---|---|\n");
+        for (name, value, target) in self.headline() {
+            let (v, met) = match value {
+                Some(v) => (
+                    format!("{v:.2}"),
+                    if Self::target_met(name, v) {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                ),
+                None => ("—".into(), "—"),
+            };
+            let _ = writeln!(t, "| {name} | {v} | {target} | {met} |");
+        }
+        t
+    }
+
+    /// Everything, for the terminal.
+    pub fn text(&self) -> String {
+        let mut t = String::new();
+        let _ = writeln!(t, "\n== machine ==\n{}\n", self.machine);
+        let _ = writeln!(t, "== machine limits ==\n{}", self.limits_table());
+        let _ = writeln!(t, "== honesty ==\n{}", self.honesty_table());
+        let _ = writeln!(
+            t,
+            "== figures (median of repeats, ± half the min–max range) ==\n{}",
+            self.figures_table()
+        );
+        let _ = writeln!(
+            t,
+            "== issue 6 targets (Cairn) ==\n{}",
+            self.headline_table()
+        );
+        if !self.absent.is_empty() {
+            let _ = writeln!(t, "== not run ==");
+            for (name, why) in &self.absent {
+                let _ = writeln!(t, "- {name}: {why}");
+            }
+        }
+        let _ = writeln!(
+            t,
+            "command: {}\nwall time: {:.0} s",
+            self.command, self.wall_secs
+        );
+        t
+    }
+
+    /// Every figure as one flat JSON object.
+    pub fn json(&self) -> String {
+        let mut fields: Vec<(String, String)> = Vec::new();
+        let text = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+        let num = |v: f64| {
+            if v.is_finite() {
+                format!("{v}")
+            } else {
+                "null".into()
+            }
+        };
+        fields.push(("profile".into(), text(self.profile)));
+        fields.push(("command".into(), text(&self.command)));
+        fields.push(("machine.cpu".into(), text(&self.machine.cpu)));
+        fields.push(("machine.cores".into(), self.machine.cores.to_string()));
+        fields.push(("machine.memory_gib".into(), num(self.machine.memory_gib)));
+        fields.push(("machine.kernel".into(), text(&self.machine.kernel)));
+        fields.push((
+            "machine.file_system".into(),
+            text(&self.machine.file_system),
+        ));
+        fields.push(("machine.disk".into(), text(&self.machine.disk)));
+        fields.push(("wall_secs".into(), num(self.wall_secs)));
+        for (name, value, _) in self.headline() {
+            fields.push((name.into(), value.map_or("null".into(), num)));
+        }
+        for (size, (s, l)) in &self.limits.preallocated {
+            let k = format!("limit.fdatasync_preallocated_{}", size_label(*size));
+            fields.push((format!("{k}.appends_per_s"), num(s.median)));
+            fields.push((format!("{k}.p50_us"), num(l.percentile_us(0.5))));
+            fields.push((format!("{k}.p99_us"), num(l.percentile_us(0.99))));
+        }
+        for (size, (s, l)) in &self.limits.growing {
+            let k = format!("limit.fdatasync_growing_{}", size_label(*size));
+            fields.push((format!("{k}.appends_per_s"), num(s.median)));
+            fields.push((format!("{k}.p50_us"), num(l.percentile_us(0.5))));
+        }
+        fields.push((
+            "limit.seq_write_mbps".into(),
+            num(self.limits.bandwidth.write_mbps),
+        ));
+        fields.push((
+            "limit.seq_read_disk_mbps".into(),
+            num(self.limits.bandwidth.read_disk_mbps),
+        ));
+        fields.push((
+            "limit.seq_read_cached_mbps".into(),
+            num(self.limits.bandwidth.read_cached_mbps),
+        ));
+        fields.push((
+            "limit.crc32_gbps".into(),
+            num(self.limits.checksums.crc32_gbps),
+        ));
+        fields.push((
+            "limit.blake3_gbps".into(),
+            num(self.limits.checksums.blake3_gbps),
+        ));
+        for row in &self.rows {
+            for (name, value) in &row.values {
+                let k = format!("{name}.{}", row.key);
+                match value {
+                    Value::Measured(s) => {
+                        fields.push((format!("{k}.median"), num(s.median)));
+                        fields.push((format!("{k}.min"), num(s.min)));
+                        fields.push((format!("{k}.max"), num(s.max)));
+                    }
+                    Value::NotApplicable(why) => fields.push((k, text(&format!("n/a: {why}")))),
+                    Value::Failed(error) => fields.push((k, text(&format!("failed: {error}")))),
+                }
+            }
+            let cairn = row.values.get(CAIRN).and_then(Value::median);
+            if let Some((name, v)) = self.best_peer(row, None) {
+                fields.push((format!("{}.best_peer", row.key), text(name)));
+                if let Some(c) = cairn {
+                    fields.push((format!("{}.ratio_vs_best_peer", row.key), num(c / v)));
+                }
+            }
+            if let Some((v, _)) = &row.limit {
+                fields.push((format!("{}.limit", row.key), num(*v)));
+                if let Some(c) = cairn {
+                    fields.push((format!("{}.ratio_vs_limit", row.key), num(c / v)));
+                }
+            }
+        }
+        for (name, verdict) in &self.honesty {
+            match verdict {
+                Verdict::Checked {
+                    durable_per_append,
+                    range_per_append,
+                    records_per_sync_4t,
+                } => {
+                    fields.push((
+                        format!("{name}.honesty.syncs_per_durable_append"),
+                        num(*durable_per_append),
+                    ));
+                    fields.push((
+                        format!("{name}.honesty.sync_file_range_per_durable_append"),
+                        num(*range_per_append),
+                    ));
+                    if let Some(r) = records_per_sync_4t {
+                        fields.push((format!("{name}.honesty.records_per_sync_4t"), num(*r)));
+                    }
+                    fields.push((
+                        format!("{name}.honesty.honest"),
+                        verdict.honest().to_string(),
+                    ));
+                }
+                Verdict::NotChecked(why) => fields.push((
+                    format!("{name}.honesty"),
+                    text(&format!("not checked: {why}")),
+                )),
+            }
+        }
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("  {}: {v}", text(k)))
+            .collect();
+        format!("{{\n{}\n}}\n", body.join(",\n"))
+    }
+
+    /// Writes docs/BENCHMARKS.md and docs/bench/*.svg under `docs`.
+    pub fn write_docs(&self, docs: &Path) -> Result<()> {
+        let plots = docs.join("bench");
+        std::fs::create_dir_all(&plots)?;
+        std::fs::write(plots.join("durable-threads.svg"), self.plot_threads())?;
+        std::fs::write(plots.join("latency-cdf.svg"), self.plot_latency())?;
+        std::fs::write(plots.join("recovery.svg"), self.plot_recovery())?;
+        let mut md = String::new();
+        let _ = writeln!(md, "# Benchmarks\n");
+        let _ = writeln!(
+            md,
+            "Generated by `cargo xtask bench --full` (the `bench/` package, its own Cargo workspace); \
+             do not edit by hand. Every figure below was measured in one run, on one machine, in one \
+             directory, beside the machine's own limits. Peers are driven through their documented \
+             APIs in the same loop as Cairn (`bench/src/workload.rs`); each adapter's mapping is in the \
+             honesty table.\n"
+        );
+        let _ = writeln!(
+            md,
+            "Command: `{}` ({} profile, wall time {:.0} s)\n",
+            self.command, self.profile, self.wall_secs
+        );
+        let _ = writeln!(md, "## Machine\n\n```\n{}\n```\n", self.machine);
+        let _ = writeln!(md, "## Machine limits\n\n{}", self.limits_table());
+        let _ = writeln!(
+            md,
+            "## Issue 6 targets (Cairn)\n\n{}",
+            self.headline_table()
+        );
+        let _ = writeln!(
+            md,
+            "## Honesty\n\nA peer whose durable call does not reach fdatasync/fsync (or msync) is reported \
+             but not ranked: it is excluded from \"best honest peer\". Checked by running each subject in \
+             a child process under `strace -f -c -e trace=fdatasync,fsync,sync_file_range,msync`, with \
+             0 and {} durable 128-byte appends (the difference is per append), and with {} appends over 4 \
+             writers (records per sync).\n\n{}",
+            crate::honesty::PROBE_APPENDS,
+            2 * crate::honesty::PROBE_APPENDS,
+            self.honesty_table()
+        );
+        let _ = writeln!(
+            md,
+            "## Figures\n\nMedian of the repeats, ± half the min–max range. ↑ more is better, ↓ less is \
+             better. \"cairn ÷ best\" and \"cairn ÷ limit\" divide Cairn's median by the best honest \
+             peer's and by the physical limit named in the notes. Buffered runs include one sync at the \
+             end (walrus has no sync call; okaywal has no unsynced write). {}. {}.\n\n{}",
+            self.latency_setup,
+            self.recovery_setup,
+            self.figures_table()
+        );
+        let _ = writeln!(md, "Limits used per figure:\n");
+        for row in &self.rows {
+            if let Some((v, what)) = &row.limit {
+                let _ = writeln!(md, "- {}: {} ({})", row.label, human(*v), what);
+            }
+        }
+        let _ = writeln!(
+            md,
+            "\n## Plots\n\n![durable appends/s vs writer threads](bench/durable-threads.svg)\n\n\
+             ![append latency CDF across segment rotations](bench/latency-cdf.svg)\n\n\
+             ![recovery MB/s](bench/recovery.svg)\n"
+        );
+        if !self.absent.is_empty() {
+            let _ = writeln!(md, "## Not measured\n");
+            for (name, why) in &self.absent {
+                let _ = writeln!(md, "- {name}: {why}");
+            }
+        }
+        std::fs::write(docs.join("BENCHMARKS.md"), md)?;
+        Ok(())
+    }
+
+    fn plot_threads(&self) -> String {
+        let mut series = Vec::new();
+        let mut max = 1.0f64;
+        let mut min = f64::MAX;
+        for s in &self.subjects {
+            let points: Vec<(f64, f64)> = [1usize, 4, 16]
+                .iter()
+                .filter_map(|t| {
+                    let v = self
+                        .row(&format!("durable_{t}t_128b"))?
+                        .values
+                        .get(s)?
+                        .median()?;
+                    Some((*t as f64, v))
+                })
+                .collect();
+            for (_, v) in &points {
+                max = max.max(*v);
+                min = min.min(*v);
+            }
+            let honest = if self.honest(s) { "" } else { " (no fsync)" };
+            series.push(Series {
+                name: format!("{s}{honest}"),
+                points,
+            });
+        }
+        if let Some((s, _)) = self.limits.preallocated.get(&128) {
+            series.push(Series {
+                name: "raw fdatasync loop".into(),
+                points: vec![(1.0, s.median), (16.0, s.median)],
+            });
+            min = min.min(s.median);
+        }
+        let x = Axis {
+            label: "writer threads".into(),
+            min: 1.0,
+            max: 16.0,
+            log: true,
+        };
+        let y = Axis {
+            label: "durable appends/s (128 B)".into(),
+            min: (min * 0.5).max(1.0),
+            max: max * 2.0,
+            log: true,
+        };
+        svg::lines("Durable appends/s vs writer threads", &x, &y, &series, true)
+    }
+
+    fn plot_latency(&self) -> String {
+        let mut series = Vec::new();
+        let mut lo = f64::MAX;
+        let mut hi = 1.0f64;
+        for s in &self.subjects {
+            let Some((rotating, steady)) = self.latency_runs.get(s) else {
+                continue;
+            };
+            for (run, label) in [(rotating, "rotating"), (steady, "steady")] {
+                if run.is_empty() || (label == "steady" && *s != CAIRN) {
+                    continue;
+                }
+                let points: Vec<(f64, f64)> = (0..=200)
+                    .map(|i| {
+                        let q = f64::from(i) / 200.0;
+                        (crate::stats::quantile(run, q.max(1e-9)) as f64 / 1e3, q)
+                    })
+                    .collect();
+                lo = lo.min(points[0].0);
+                hi = hi.max(points[points.len() - 1].0);
+                series.push(Series {
+                    name: format!("{s} ({label})"),
+                    points,
+                });
+            }
+        }
+        let x = Axis {
+            label: "durable append latency, µs".into(),
+            min: (lo * 0.8).max(1.0),
+            max: hi * 1.2,
+            log: true,
+        };
+        let y = Axis {
+            label: "fraction of appends".into(),
+            min: 0.0,
+            max: 1.0,
+            log: false,
+        };
+        svg::lines(
+            "Append latency CDF across segment rotations",
+            &x,
+            &y,
+            &series,
+            false,
+        )
+    }
+
+    fn plot_recovery(&self) -> String {
+        let categories = vec!["clean close".to_string(), "after SIGKILL".to_string()];
+        let mut series = Vec::new();
+        let mut max = 1.0f64;
+        for s in &self.subjects {
+            let points: Vec<(f64, f64)> = ["recovery_clean_4k", "recovery_crash_4k"]
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let v = self
+                        .row(k)
+                        .and_then(|r| r.values.get(s))
+                        .and_then(Value::median)
+                        .unwrap_or(0.0);
+                    max = max.max(v);
+                    (i as f64, v)
+                })
+                .collect();
+            series.push(Series {
+                name: (*s).to_string(),
+                points,
+            });
+        }
+        let y = Axis {
+            label: "recovery MB/s (4 KiB records)".into(),
+            min: 0.0,
+            max: max * 1.1,
+            log: false,
+        };
+        svg::bars(
+            "Recovery: open + read every record",
+            &categories,
+            &y,
+            &series,
+        )
+    }
+}
