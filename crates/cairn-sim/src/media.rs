@@ -172,7 +172,7 @@ impl Media {
     }
 
     /// The inodes reachable from the root: (files, directories).
-    fn reachable(&self) -> (BTreeSet<Ino>, BTreeSet<Ino>) {
+    pub(crate) fn reachable(&self) -> (BTreeSet<Ino>, BTreeSet<Ino>) {
         let mut files = BTreeSet::new();
         let mut dirs = BTreeSet::from([ROOT]);
         let mut queue = vec![ROOT];

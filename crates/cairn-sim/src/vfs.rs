@@ -274,6 +274,39 @@ impl State {
         Ok(())
     }
 
+    /// Frees the durable bytes of files nothing can bring back: unreachable in the durable
+    /// tree, gone from the live one (no entry, no open handle), and named by no pending
+    /// operation. Keeps a long run that rotates and deletes files from growing without bound.
+    fn collect_durable_garbage(&mut self) {
+        let candidates: Vec<Ino> = (self.durable.files.keys())
+            .filter(|ino| !self.live.files.contains_key(ino))
+            .copied()
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let (reachable, _) = self.durable.reachable();
+        let mut referenced: BTreeSet<Ino> = BTreeSet::new();
+        for op in &self.pending {
+            match &op.action {
+                Action::Write { ino, .. } | Action::SetLen { ino, .. } => {
+                    referenced.insert(*ino);
+                }
+                Action::Entries { changes, .. } => {
+                    referenced.extend(changes.iter().filter_map(|(_, entry)| match entry {
+                        Some(Entry::File(ino)) => Some(*ino),
+                        _ => None,
+                    }));
+                }
+            }
+        }
+        for ino in candidates {
+            if !reachable.contains(&ino) && !referenced.contains(&ino) {
+                self.durable.files.remove(&ino);
+            }
+        }
+    }
+
     /// Counts a new handle on `ino`, which keeps its live data after an unlink.
     fn opened(&mut self, ino: Ino) {
         assert!(
@@ -887,6 +920,7 @@ impl Vfs for SimVfs {
                     }
                     _ => {
                         state.flush(covered);
+                        state.collect_durable_garbage();
                         assert!(!state.pending.iter().any(|op| covered(&op.action)));
                         Ok(((), 0))
                     }
@@ -1026,6 +1060,7 @@ impl Drop for SimFile {
             state.open_counts.remove(&ino);
             if state.unlinked.remove(&ino) {
                 state.live.files.remove(&ino);
+                state.collect_durable_garbage();
             }
         }
     }
