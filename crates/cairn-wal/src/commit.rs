@@ -33,13 +33,20 @@ pub(crate) trait LogWriter: Send {
     type Syncer: Syncer;
 
     /// Encodes `records` with LSNs `first_lsn..`, as one batch if there are several, and
-    /// writes them to the OS unless `buffer_only` (then they may stay in memory). Returns
+    /// writes them to the OS unless `buffer_only` (then they may stay in memory).
+    /// `durable_lsn` is the highest LSN known durable now (recorded in the frames). Returns
     /// whether everything encoded so far is now in the OS.
     ///
     /// # Errors
     ///
     /// I/O errors; the core poisons the log on any.
-    fn write(&mut self, first_lsn: u64, records: &[&[u8]], buffer_only: bool) -> Result<bool>;
+    fn write(
+        &mut self,
+        first_lsn: u64,
+        records: &[&[u8]],
+        buffer_only: bool,
+        durable_lsn: u64,
+    ) -> Result<bool>;
 
     /// Writes any buffered bytes to the OS.
     ///
@@ -206,7 +213,8 @@ impl<W: LogWriter> Core<W> {
         }
         let first = g.pos.next_lsn;
         let n = records.len() as u64;
-        match g.writer.write(first, records, buffer_only) {
+        let durable = g.pos.durable_lsn;
+        match g.writer.write(first, records, buffer_only, durable) {
             Ok(in_os) => {
                 g.pos.next_lsn = first + n;
                 g.pending_records += n;
@@ -522,7 +530,13 @@ mod loom_models {
 
     impl LogWriter for MockWriter {
         type Syncer = MockSyncer;
-        fn write(&mut self, first_lsn: u64, records: &[&[u8]], _buffer_only: bool) -> Result<bool> {
+        fn write(
+            &mut self,
+            first_lsn: u64,
+            records: &[&[u8]],
+            _buffer_only: bool,
+            _durable_lsn: u64,
+        ) -> Result<bool> {
             if self.in_segment + records.len() as u64 > self.per_segment {
                 // Rotation: seal (sync) the old segment, create the next and fsync its
                 // directory entry before anything is written into it.

@@ -55,14 +55,17 @@ const _: () = assert!(SEGMENT_HEADER_SIZE == 64);
 const _: () = assert!(SEGMENT_HEADER_SIZE.is_multiple_of(FRAME_ALIGN));
 
 // ---------------------------------------------------------------------------------------------
-// Frame: a 24-byte header, the payload, zero padding to the next multiple of 8.
+// Frame: a 32-byte header, the payload, zero padding to the next multiple of 8.
 //
-//  0        4      5       6          8         12                16        24
-//  +--------+------+-------+----------+---------+-----------------+---------+------------+---
-//  |  crc   | kind | flags | reserved | length  | batch remaining |   LSN   |  payload   |pad
-//  +--------+------+-------+----------+---------+-----------------+---------+------------+---
+//  0        4      5       6          8         12                16        24           32
+//  +--------+------+-------+----------+---------+-----------------+---------+------------+-------+---
+//  |  crc   | kind | flags | reserved | length  | batch remaining |   LSN   | synced LSN | payload |pad
+//  +--------+------+-------+----------+---------+-----------------+---------+------------+-------+---
 //
-// crc = mask(CRC32(salt as 8 LE bytes || header bytes 4..24 || payload)).
+// crc = mask(CRC32(salt as 8 LE bytes || header bytes 4..32 || payload)).
+// synced LSN = the highest LSN known durable when the frame was encoded (< LSN for records):
+// recovery uses it to tell unsynced writes that reached the disk out of order (a torn tail)
+// from damage to data that was already durable (corruption).
 // ---------------------------------------------------------------------------------------------
 
 const FRAME_CRC_OFFSET: usize = 0;
@@ -79,12 +82,14 @@ const FRAME_BATCH_OFFSET: usize = FRAME_LENGTH_OFFSET + FRAME_LENGTH_SIZE;
 const FRAME_BATCH_SIZE: usize = 4;
 const FRAME_LSN_OFFSET: usize = FRAME_BATCH_OFFSET + FRAME_BATCH_SIZE;
 const FRAME_LSN_SIZE: usize = 8;
+const FRAME_SYNCED_OFFSET: usize = FRAME_LSN_OFFSET + FRAME_LSN_SIZE;
+const FRAME_SYNCED_SIZE: usize = 8;
 /// The size of a frame header; the payload follows it.
-pub const FRAME_HEADER_SIZE: usize = FRAME_LSN_OFFSET + FRAME_LSN_SIZE;
+pub const FRAME_HEADER_SIZE: usize = FRAME_SYNCED_OFFSET + FRAME_SYNCED_SIZE;
 /// Frames start at offsets that are multiples of this.
 pub const FRAME_ALIGN: usize = 8;
 
-const _: () = assert!(FRAME_HEADER_SIZE == 24);
+const _: () = assert!(FRAME_HEADER_SIZE == 32);
 const _: () = assert!(FRAME_HEADER_SIZE.is_multiple_of(FRAME_ALIGN));
 const _: () = assert!(FRAME_ALIGN.is_power_of_two());
 
@@ -371,6 +376,8 @@ pub struct Frame<'a> {
     pub kind: FrameKind,
     /// The frame's LSN (for a footer: the segment's last LSN).
     pub lsn: u64,
+    /// The highest LSN known durable when the frame was encoded.
+    pub synced_lsn: u64,
     /// How many frames of the same batch follow this one (0 for the last, and for singles).
     pub batch_remaining: u32,
     /// The payload.
@@ -422,6 +429,7 @@ pub fn encode_frame_header(
     salt: u64,
     kind: FrameKind,
     lsn: u64,
+    synced_lsn: u64,
     batch_remaining: u32,
     payload: &[u8],
 ) -> [u8; FRAME_HEADER_SIZE] {
@@ -437,6 +445,7 @@ pub fn encode_frame_header(
     put(&mut buf, FRAME_LENGTH_OFFSET, &length.to_le_bytes());
     put(&mut buf, FRAME_BATCH_OFFSET, &batch_remaining.to_le_bytes());
     put(&mut buf, FRAME_LSN_OFFSET, &lsn.to_le_bytes());
+    put(&mut buf, FRAME_SYNCED_OFFSET, &synced_lsn.to_le_bytes());
     let crc = frame_crc(salt, &buf[FRAME_KIND_OFFSET..], payload).mask();
     put(&mut buf, FRAME_CRC_OFFSET, &crc.to_le_bytes());
     buf
@@ -448,6 +457,7 @@ pub fn encode_frame(
     salt: u64,
     kind: FrameKind,
     lsn: u64,
+    synced_lsn: u64,
     batch_remaining: u32,
     payload: &[u8],
 ) {
@@ -456,6 +466,7 @@ pub fn encode_frame(
         salt,
         kind,
         lsn,
+        synced_lsn,
         batch_remaining,
         payload,
     ));
@@ -528,11 +539,16 @@ pub fn decode_frame(buf: &[u8], salt: u64, record_size_max: u32) -> Result<Frame
     let frame = Frame {
         kind,
         lsn: get_u64(header, FRAME_LSN_OFFSET),
+        synced_lsn: get_u64(header, FRAME_SYNCED_OFFSET),
         batch_remaining: get_u32(header, FRAME_BATCH_OFFSET),
         payload,
         size,
     };
-    if frame.kind == FrameKind::Footer && frame.batch_remaining != 0 {
+    let consistent = match frame.kind {
+        FrameKind::Record => frame.synced_lsn < frame.lsn,
+        FrameKind::Footer => frame.batch_remaining == 0 && frame.synced_lsn <= frame.lsn,
+    };
+    if !consistent {
         return Err(FrameError::BadHeader);
     }
     Ok(frame)
@@ -784,10 +800,10 @@ mod tests {
     #[test]
     fn frame_round_trip_salt_and_limits() {
         let mut out = Vec::new();
-        encode_frame(&mut out, 42, FrameKind::Record, 3, 0, b"hello");
-        assert_eq!(out.len(), 32);
+        encode_frame(&mut out, 42, FrameKind::Record, 3, 2, 0, b"hello");
+        assert_eq!(out.len(), 40);
         let f = decode_frame(&out, 42, 100).unwrap();
-        assert_eq!((f.lsn, f.payload, f.size), (3, &b"hello"[..], 32));
+        assert_eq!((f.lsn, f.payload, f.size), (3, &b"hello"[..], 40));
         assert!(matches!(
             decode_frame(&out, 43, 100),
             Err(FrameError::BadChecksum { .. })

@@ -180,25 +180,11 @@ impl Cursor {
         if length > limit {
             // Let the decoder classify it (zeroed / bad kind / too large) without reading more.
             let head = self.bytes(offset, format::FRAME_HEADER_SIZE)?;
-            return Ok(
-                format::decode_frame(head, salt, record_size_max).map(|_| unreachable_frame())
-            );
+            return Ok(format::decode_frame(head, salt, record_size_max));
         }
         let size = usize::try_from(format::frame_size(u64::from(length))).unwrap_or(usize::MAX);
         let bytes = self.bytes(offset, size)?;
         Ok(format::decode_frame(bytes, salt, record_size_max))
-    }
-}
-
-/// `decode_frame` refuses lengths above the limit, so a frame is never produced there; this
-/// keeps the types aligned without a panic path reachable from disk bytes.
-fn unreachable_frame() -> Frame<'static> {
-    Frame {
-        kind: FrameKind::Record,
-        lsn: 0,
-        batch_remaining: 0,
-        payload: &[],
-        size: format::FRAME_HEADER_SIZE as u64,
     }
 }
 
@@ -256,27 +242,47 @@ enum Decoded {
     Invalid,
 }
 
-/// Looks for a valid frame (any LSN) after `from`, and the end of the last non-zero byte.
-fn probe(cursor: &mut Cursor, from: u64, salt: u64) -> Result<(Option<u64>, u64)> {
-    let mut dirty_end = from;
+/// What [`probe`] found after an invalid frame.
+struct Probe {
+    /// A valid frame written after `hole_lsn` was known durable: the hole is damage.
+    proof: Option<u64>,
+    /// The first valid frame after the invalid one.
+    first_valid: Option<u64>,
+    /// The end of the last non-zero byte.
+    dirty_end: u64,
+}
+
+/// Looks at everything after an invalid frame at `from`, where LSN `hole_lsn` belongs.
+fn probe(cursor: &mut Cursor, from: u64, salt: u64, hole_lsn: u64) -> Result<Probe> {
+    let mut probe = Probe {
+        proof: None,
+        first_valid: None,
+        dirty_end: from,
+    };
     let mut at = from;
     let len = cursor.file_len();
     // Bounded by the file length: `at` grows by 8 every round.
     while at < len {
-        let step = format::FRAME_ALIGN as u64;
         let chunk = cursor.bytes(at, format::FRAME_ALIGN)?;
         if chunk.iter().any(|&b| b != 0) {
-            dirty_end = (at + chunk.len() as u64).min(len);
-            if at > from
-                && FrameKind::from_byte(chunk.get(4).copied().unwrap_or(0)).is_some()
-                && cursor.frame(at, salt)?.is_ok()
-            {
-                return Ok((Some(at), dirty_end));
+            probe.dirty_end = (at + chunk.len() as u64).min(len);
+            let kind_ok = FrameKind::from_byte(chunk.get(4).copied().unwrap_or(0)).is_some();
+            let synced = if at > from && kind_ok {
+                cursor.frame(at, salt)?.ok().map(|f| f.synced_lsn)
+            } else {
+                None
+            };
+            if let Some(synced) = synced {
+                probe.first_valid.get_or_insert(at);
+                if synced >= hole_lsn {
+                    probe.proof = Some(at);
+                    return Ok(probe);
+                }
             }
         }
-        at += step;
+        at += format::FRAME_ALIGN as u64;
     }
-    Ok((None, dirty_end))
+    Ok(probe)
 }
 
 /// Scans every frame of a segment from its header on.
@@ -413,20 +419,26 @@ pub(crate) fn scan(
         // `offset` holds an invalid or out-of-place frame. Damage starts at the pending batch.
         let bad_at = offset;
         let cut_at = result.end;
-        let (valid_after, dirty_end) = probe(&mut cursor, bad_at, salt)?;
-        match (bad_kind, valid_after) {
-            (None, None) => {
-                if dirty_end > cut_at {
+        let found = probe(&mut cursor, bad_at, salt, result.last_lsn + 1)?;
+        let corruption = match (bad_kind, found.proof) {
+            (Some(kind), _) => Some(kind),
+            (None, Some(_)) => Some(CorruptKind::BadFrameBeforeValid),
+            (None, None) => None,
+        };
+        match (corruption, found.first_valid) {
+            (None, _) => {
+                // Nothing after the hole was written once the hole was durable: unsynced
+                // writes that reached the disk in part or out of order — a torn tail.
+                if found.dirty_end > cut_at {
                     result.problem = Some(ScanProblem::Torn {
                         offset: cut_at,
-                        dirty_end,
+                        dirty_end: found.dirty_end,
                     });
                 }
                 return Ok(result);
             }
-            (kind, Some(next)) if skip => {
-                let _ = kind;
-                result.skipped.push((bad_at, next - bad_at));
+            (Some(_), Some(next)) if skip => {
+                result.skipped.push((cut_at, next - cut_at));
                 // Resume at the next valid frame, taking its LSN if it moves forward.
                 let resume = cursor.frame(next, salt)?.map(|f| f.lsn).unwrap_or(expected);
                 offset = next;
@@ -439,7 +451,7 @@ pub(crate) fn scan(
                 pending_index.clear();
                 batch_remaining = None;
                 // Hash the skipped bytes so the segment CRC still covers the whole file.
-                let mut at = bad_at;
+                let mut at = cut_at;
                 while at < next {
                     let n = usize::try_from((next - at).min(CHUNK as u64)).unwrap_or(CHUNK);
                     let bytes = cursor.bytes(at, n)?;
@@ -451,17 +463,12 @@ pub(crate) fn scan(
                 }
                 result.hasher = pending.clone();
             }
-            (kind, valid_after) => {
-                let kind = kind.unwrap_or(if valid_after.is_some() {
-                    CorruptKind::BadFrameBeforeValid
-                } else {
-                    CorruptKind::BadFrame
-                });
+            (Some(kind), _) => {
                 if skip {
                     // Nothing valid after: keep what we have, treat the rest as a tail.
                     result.problem = Some(ScanProblem::Torn {
                         offset: cut_at,
-                        dirty_end: dirty_end.max(bad_at),
+                        dirty_end: found.dirty_end.max(bad_at),
                     });
                 } else {
                     result.problem = Some(ScanProblem::Corrupt {

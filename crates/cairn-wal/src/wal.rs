@@ -122,6 +122,10 @@ impl Wal {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
         vfs.create_dir_all(&dir)?;
+        // The directory itself may be new: its entry is durable only once its parent is synced.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            vfs.sync_dir(parent)?;
+        }
         let dir_lock = vfs.lock_dir(&dir)?;
         let recovered = recovery::recover(&*vfs, &dir, &options)?;
         let counters = Arc::new(Counters::new());

@@ -63,6 +63,8 @@ pub(crate) struct SegmentWriter {
     /// The active segment is sealed (recovered that way), with this segment CRC: the next
     /// write starts a new segment.
     pub(crate) sealed: Option<u32>,
+    /// The durable LSN the core passed with the last write.
+    durable_hint: u64,
 }
 
 impl SegmentWriter {
@@ -93,6 +95,7 @@ impl SegmentWriter {
             index,
             next_index_at,
             sealed,
+            durable_hint: last_lsn,
         }
     }
 
@@ -113,6 +116,7 @@ impl SegmentWriter {
             self.active.header.salt,
             FrameKind::Footer,
             self.last_lsn,
+            self.durable_hint.min(self.last_lsn),
             0,
             &payload,
         );
@@ -216,7 +220,15 @@ impl SegmentWriter {
 impl LogWriter for SegmentWriter {
     type Syncer = WalSyncer;
 
-    fn write(&mut self, first_lsn: u64, records: &[&[u8]], buffer_only: bool) -> Result<bool> {
+    fn write(
+        &mut self,
+        first_lsn: u64,
+        records: &[&[u8]],
+        buffer_only: bool,
+        durable_lsn: u64,
+    ) -> Result<bool> {
+        assert!(durable_lsn < first_lsn, "durable never passes assigned");
+        self.durable_hint = durable_lsn;
         assert_eq!(first_lsn, self.last_lsn + 1, "LSNs are dense");
         let total: u64 = records
             .iter()
@@ -244,6 +256,7 @@ impl LogWriter for SegmentWriter {
                 salt,
                 FrameKind::Record,
                 lsn,
+                durable_lsn,
                 remaining,
                 record,
             );
