@@ -61,7 +61,6 @@ fn every_durable_ack_survives_power_loss() {
     let mut issued = Vec::new();
     let mut rng = Rng(seed);
     let mut states = 0u64;
-    let mut buffered_acked = 0u64;
     let mut durable_acked = 0u64;
     for i in 1..=80u64 {
         issued.push(payload(i));
@@ -71,7 +70,7 @@ fn every_durable_ack_survives_power_loss() {
         };
         let lsn = wal.append(payload(i), durability).unwrap();
         assert_eq!(lsn, Lsn::new(i));
-        buffered_acked = i;
+        let buffered_acked = i;
         if durability == Durability::Fsync {
             durable_acked = i;
         }
