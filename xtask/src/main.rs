@@ -17,6 +17,7 @@
 )]
 
 mod figures;
+mod s3;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,12 @@ fn main() -> Result<()> {
     }
     let command = args.remove(0);
     let root = workspace_root();
+    if command == "crash" {
+        // The crash suites live in the `cairn-crash` package; run them optimised.
+        return run(Command::new("cargo")
+            .args(["run", "--release", "--quiet", "-p", "cairn-crash", "--"])
+            .args(&args));
+    }
     if command == "bench" {
         // The benchmark package is its own workspace under bench/, so its peers (raft-engine,
         // sled, ...) never enter the default build; arguments pass straight through.
@@ -146,8 +153,16 @@ fn have_nextest() -> bool {
 fn test(root: &Path, json: Option<&Path>) -> Result<()> {
     let start = Instant::now();
     let mut figures = Figures::new();
+    // Tests that talk to object storage use this server; with CAIRN_S3_REQUIRED set they fail,
+    // rather than skip, when no endpoint is given.
+    let s3 = s3::start()?;
+    let cargo = || {
+        let mut command = Command::new("cargo");
+        command.env("CAIRN_S3_ENDPOINT", &s3.endpoint).env("CAIRN_S3_REQUIRED", "1");
+        command
+    };
     if have_nextest() {
-        run(Command::new("cargo").args([
+        run(cargo().args([
             "nextest",
             "run",
             "--workspace",
@@ -157,9 +172,10 @@ fn test(root: &Path, json: Option<&Path>) -> Result<()> {
         ]))?;
     } else {
         eprintln!("cargo-nextest not found; using cargo test");
-        run(Command::new("cargo").args(["test", "--workspace", "--lib", "--bins", "--tests"]))?;
+        run(cargo().args(["test", "--workspace", "--lib", "--bins", "--tests", "--examples"]))?;
     }
-    run(Command::new("cargo").args(["test", "--workspace", "--doc"]))?;
+    run(cargo().args(["test", "--workspace", "--doc"]))?;
+    drop(s3);
     if let Some(loom) = loom(root, None)? {
         figures.merge("loom_", &loom);
     }
