@@ -417,6 +417,9 @@ impl Wal {
         if lsn <= first {
             return Ok(());
         }
+        // Everything below the new front must be durable first: otherwise a power loss could
+        // leave a log that ends below its own front.
+        self.shared.core.wait_durable(lsn - 1)?;
         recovery::write_front(&*self.shared.ctx.vfs, &self.shared.ctx.dir, lsn)?;
         self.shared.front_lsn.store(lsn, Ordering::Release);
         {
@@ -459,27 +462,27 @@ impl Wal {
                 reason: "truncate_back below the first LSN held",
             });
         }
-        // Find the cut point before taking the append lock: a frame boundary between batches.
-        let segments = self.shared.ctx.segments();
-        let k = segments
-            .partition_point(|s| s.header.first_lsn <= lsn)
-            .saturating_sub(1);
-        let segment = segments[k].clone();
-        let cut = find_cut(&segment, lsn, &self.shared.ctx.options)?;
-        let Some((offset, hasher, count, index)) = cut else {
-            return Err(Error::LsnOutOfRange {
-                lsn,
-                first,
-                next,
-                reason: "it is inside a batch; truncate at the batch's first LSN",
-            });
-        };
         let ctx = self.shared.ctx.clone();
-        self.shared.core.exclusive(|writer, pos| {
-            assert_eq!(
-                pos.next_lsn, next,
-                "truncations are serialized by the admin lock"
-            );
+        let refused = self.shared.core.exclusive(|writer, pos| {
+            // Appends may have run since the check above; buffered records are in the OS now.
+            if lsn >= pos.next_lsn {
+                return Ok(None);
+            }
+            let segments = ctx.segments();
+            let k = segments
+                .partition_point(|s| s.header.first_lsn <= lsn)
+                .saturating_sub(1);
+            let segment = segments[k].clone();
+            // The cut point: a frame boundary between batches.
+            let Some((offset, hasher, count, index)) = find_cut(&segment, lsn, &ctx.options)?
+            else {
+                return Ok(Some(Error::LsnOutOfRange {
+                    lsn,
+                    first,
+                    next: pos.next_lsn,
+                    reason: "it is inside a batch; truncate at the batch's first LSN",
+                }));
+            };
             let later: Vec<_> = {
                 let mut list = ctx.segments_mut();
                 let at = list
@@ -489,6 +492,7 @@ impl Wal {
                 list.drain(at + 1..).collect()
             };
             drop(lock(&ctx.spare).take());
+            // Newest first, so a crash midway leaves a chain that is still a prefix.
             for s in later.iter().rev() {
                 ctx.vfs.remove_file(&s.path)?;
             }
@@ -506,8 +510,11 @@ impl Wal {
             pos.next_lsn = lsn;
             pos.written_lsn = lsn - 1;
             pos.durable_lsn = lsn - 1;
-            Ok(())
+            Ok(None)
         })?;
+        if let Some(error) = refused {
+            return Err(error);
+        }
         if let Some(dedup) = &self.shared.dedup {
             lock(dedup).forget_from(lsn);
         }
