@@ -259,20 +259,34 @@ fn probe(cursor: &mut Cursor, from: u64, salt: u64, hole_lsn: u64) -> Result<Pro
         first_valid: None,
         dirty_end: from,
     };
-    let mut at = from;
     let len = cursor.file_len();
-    // Bounded by the file length: `at` grows by 8 every round.
-    while at < len {
-        let chunk = cursor.bytes(at, format::FRAME_ALIGN)?;
-        if chunk.iter().any(|&b| b != 0) {
-            probe.dirty_end = (at + chunk.len() as u64).min(len);
-            let kind_ok = FrameKind::from_byte(chunk.get(4).copied().unwrap_or(0)).is_some();
-            let synced = if at > from && kind_ok {
-                cursor.frame(at, salt)?.ok().map(|f| f.synced_lsn)
-            } else {
-                None
-            };
-            if let Some(synced) = synced {
+    let word = format::FRAME_ALIGN;
+    let mut chunk_at = from;
+    // Bounded by the file length: every round moves `chunk_at` forward by a whole chunk.
+    while chunk_at < len {
+        // Find the non-zero words of this chunk first (the common case is all zeros:
+        // preallocated space), then try to decode a frame at each candidate.
+        let mut candidates = Vec::new();
+        let chunk_len = {
+            let chunk = cursor.bytes(chunk_at, CHUNK)?;
+            for (i, w) in chunk.chunks(word).enumerate() {
+                if w.iter().any(|&b| b != 0) {
+                    let at = chunk_at + (i * word) as u64;
+                    probe.dirty_end = at + w.len() as u64;
+                    let kind_ok = FrameKind::from_byte(w.get(4).copied().unwrap_or(0)).is_some();
+                    if at > from && kind_ok && candidates.len() < CHUNK / word {
+                        candidates.push(at);
+                    }
+                }
+            }
+            chunk.len() as u64
+        };
+        if chunk_len == 0 {
+            break;
+        }
+        for at in candidates {
+            if let Ok(frame) = cursor.frame(at, salt)? {
+                let synced = frame.synced_lsn;
                 probe.first_valid.get_or_insert(at);
                 if synced >= hole_lsn {
                     probe.proof = Some(at);
@@ -280,7 +294,7 @@ fn probe(cursor: &mut Cursor, from: u64, salt: u64, hole_lsn: u64) -> Result<Pro
                 }
             }
         }
-        at += format::FRAME_ALIGN as u64;
+        chunk_at += chunk_len;
     }
     Ok(probe)
 }
