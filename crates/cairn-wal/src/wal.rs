@@ -1,9 +1,8 @@
 //! [`Wal`]: the public handle — open with recovery, append at a durability level, read,
 //! truncate at either end, close.
 
-use std::collections::VecDeque;
 use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -31,8 +30,6 @@ pub(crate) struct Shared {
     dedup: Option<Mutex<Dedup>>,
     /// Serializes truncations with each other.
     admin: Mutex<()>,
-    /// Segment files cut off by `truncate_front`, removed one at a time.
-    purge: Mutex<VecDeque<PathBuf>>,
     _lock: DirLock,
 }
 
@@ -46,16 +43,7 @@ impl Shared {
     }
 
     fn purge_one(&self) -> Result<bool> {
-        let Some(path) = lock(&self.purge).pop_front() else {
-            return Ok(false);
-        };
-        match self.ctx.vfs.remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
-        self.ctx.vfs.sync_dir(&self.ctx.dir)?;
-        Ok(true)
+        self.ctx.purge_one()
     }
 }
 
@@ -148,6 +136,7 @@ impl Wal {
             options,
             segments: RwLock::new(recovered.segments),
             spare: Mutex::new(None),
+            purge: Mutex::new(std::collections::VecDeque::new()),
             counters: counters.clone(),
         });
         let writer = SegmentWriter::new(
@@ -166,7 +155,6 @@ impl Wal {
             front_lsn: AtomicU64::new(recovered.front_lsn),
             dedup,
             admin: Mutex::new(()),
-            purge: Mutex::new(VecDeque::new()),
             _lock: dir_lock,
         });
         Ok((Wal { shared }, recovered.report))
@@ -428,7 +416,7 @@ impl Wal {
                 .iter()
                 .take_while(|s| s.last_lsn() < lsn)
                 .count();
-            let mut purge = lock(&self.shared.purge);
+            let mut purge = lock(&self.shared.ctx.purge);
             for s in segments.drain(..keep_from) {
                 purge.push_back(s.path.clone());
             }

@@ -27,9 +27,26 @@ pub(crate) struct Ctx {
     /// A segment file created ahead of time: (id, file).
     pub(crate) spare: Mutex<Option<(u64, Box<dyn VfsFile>)>>,
     pub(crate) counters: Arc<Counters>,
+    /// Segment files cut off by `truncate_front`, removed one at a time (paced: one per
+    /// `truncate_front` call and one after each group fsync; the rest at close).
+    pub(crate) purge: Mutex<std::collections::VecDeque<PathBuf>>,
 }
 
 impl Ctx {
+    /// Removes one purged segment file, if any, and fsyncs the directory.
+    pub(crate) fn purge_one(&self) -> Result<bool> {
+        let Some(path) = lock(&self.purge).pop_front() else {
+            return Ok(false);
+        };
+        match self.vfs.remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.vfs.sync_dir(&self.dir)?;
+        Ok(true)
+    }
+
     pub(crate) fn segments(&self) -> Vec<Arc<Segment>> {
         match self.segments.read() {
             Ok(g) => g.clone(),
@@ -317,6 +334,8 @@ impl Syncer for WalSyncer {
     }
 
     fn maintain(&self) {
+        // Best effort: a file that could not be removed now is removed by recovery later.
+        let _ = self.ctx.purge_one();
         let Some(id) = self.spare_id else { return };
         if lock(&self.ctx.spare).is_some() {
             return;
