@@ -122,8 +122,10 @@ pub struct WalOptions {
     pub group_commit_max_delay: Duration,
     /// What recovery does with damage. Default: [`RecoveryMode::TolerateTornTail`].
     pub recovery_mode: RecoveryMode,
-    /// Number of recent payload hashes kept to de-duplicate re-sent appends (0 = off).
-    /// Default: 0. Maximum: 16 Mi.
+    /// Number of recent payload hashes kept to de-duplicate re-sent appends (0 = off): an
+    /// append whose payload matches one of the last `dedup_window / 2` to `dedup_window`
+    /// single-record appends returns that record's LSN instead. Refilled from the log's last
+    /// records on open. Batches are never de-duplicated. Default: 0. Maximum: 16 Mi.
     pub dedup_window: u32,
     /// Whether segment files are preallocated to `segment_size_max` ahead of use.
     /// Default: true.

@@ -59,6 +59,12 @@ impl Drop for Shared {
     }
 }
 
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Wal>();
+    assert_send_sync::<Reader>();
+};
+
 /// A segmented write-ahead log.
 ///
 /// Records are byte strings numbered by [`Lsn`] from 1, with no gaps. Appends name a
@@ -157,7 +163,27 @@ impl Wal {
             admin: Mutex::new(()),
             _lock: dir_lock,
         });
-        Ok((Wal { shared }, recovered.report))
+        let wal = Wal { shared };
+        wal.rebuild_dedup()?;
+        Ok((wal, recovered.report))
+    }
+
+    /// Refills the de-duplication window from the last records of the log, so that a
+    /// payload re-sent after a crash still finds its original LSN.
+    fn rebuild_dedup(&self) -> Result<()> {
+        let Some(dedup) = &self.shared.dedup else {
+            return Ok(());
+        };
+        let window = u64::from(self.shared.ctx.options.dedup_window);
+        let next = self.shared.core.positions().0;
+        let from = next.saturating_sub(window).max(self.shared.first_lsn());
+        let mut dedup = lock(dedup);
+        // Bounded by the window: the reader stops at the end of the log.
+        for item in Reader::new(self.shared.clone(), from) {
+            let (lsn, payload) = item?;
+            dedup.insert(Digest::of(&payload), lsn.get());
+        }
+        Ok(())
     }
 
     fn check_records(&self, records: &[&[u8]]) -> Result<()> {

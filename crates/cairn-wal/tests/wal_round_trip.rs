@@ -198,3 +198,54 @@ fn dedup_returns_the_original_lsn() {
         Lsn::new(23)
     );
 }
+
+#[test]
+fn dedup_window_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions {
+        dedup_window: 16,
+        ..small_options()
+    };
+    let (wal, _) = open(dir.path(), options.clone());
+    let a = wal.append(b"re-sent event", Durability::Fsync).unwrap();
+    wal.append(b"other", Durability::Fsync).unwrap();
+    drop(wal);
+    let (wal, _) = open(dir.path(), options);
+    assert_eq!(wal.append(b"re-sent event", Durability::Fsync).unwrap(), a);
+}
+
+#[test]
+fn close_racing_appends_never_hangs() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = open(dir.path(), small_options());
+        let appenders: Vec<_> = (0..4)
+            .map(|_| {
+                let wal = wal.clone();
+                std::thread::spawn(move || {
+                    let mut acked = Vec::new();
+                    loop {
+                        match wal.append(b"x", Durability::Fsync) {
+                            Ok(lsn) => acked.push(lsn),
+                            Err(Error::Closed) => return acked,
+                            Err(e) => panic!("unexpected {e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(5));
+        wal.close().unwrap();
+        let acked: Vec<Lsn> = appenders
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        assert!(
+            acked.iter().all(|&l| l <= wal.durable_lsn()),
+            "acknowledged implies durable"
+        );
+        drop(wal);
+        let (_wal, report) = open(dir.path(), small_options());
+        assert_eq!(report.records, acked.len() as u64);
+    }
+}
