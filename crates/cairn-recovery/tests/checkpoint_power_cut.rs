@@ -127,14 +127,14 @@ fn crash_during_recovery(
     cut: u64,
 ) -> u64 {
     let image = sim.crash_image(&CrashModel::DropAll);
-    let mut checked = 0;
     for recovery_cut in 1..=RECOVERY_CALLS_MAX {
         let attempt = image.crash_image(&CrashModel::Process);
         attempt.crash_after_call(recovery_cut);
         let finished = Durable::open(DIR, options.clone(), vfs(&attempt), Kv::default()).is_ok()
             && !attempt.is_crashed();
         if finished {
-            return checked;
+            // Every cut before this one crashed the recovery and was checked.
+            return recovery_cut - 1;
         }
         let context = format!(
             "{label}: seed {seed}, cut after call {cut}, then recovery cut after call {recovery_cut}"
@@ -146,7 +146,6 @@ fn crash_during_recovery(
             acked,
             &context,
         );
-        checked += 1;
     }
     panic!("recovery made more than {RECOVERY_CALLS_MAX} mutating calls");
 }
