@@ -47,6 +47,7 @@
 //! # }
 //! ```
 
+mod ablate;
 mod commit;
 mod dedup;
 mod error;

@@ -587,6 +587,8 @@ pub(crate) fn create_segment_file(
     if preallocate {
         file.allocate(0, segment_size_max)?;
     }
-    vfs.sync_dir(dir)?;
+    if !crate::ablate::skip("segment_dir_fsync") {
+        vfs.sync_dir(dir)?;
+    }
     Ok(file)
 }

@@ -117,7 +117,9 @@ impl Wal {
         let dir = dir.as_ref().to_path_buf();
         vfs.create_dir_all(&dir)?;
         // The directory itself may be new: its entry is durable only once its parent is synced.
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty())
+            && !crate::ablate::skip("open_parent_dir_fsync")
+        {
             vfs.sync_dir(parent)?;
         }
         let dir_lock = vfs.lock_dir(&dir)?;
@@ -433,7 +435,9 @@ impl Wal {
         }
         // Everything below the new front must be durable first: otherwise a power loss could
         // leave a log that ends below its own front.
-        self.shared.core.wait_durable(lsn - 1)?;
+        if !crate::ablate::skip("front_wait_durable") {
+            self.shared.core.wait_durable(lsn - 1)?;
+        }
         recovery::write_front(&*self.shared.ctx.vfs, &self.shared.ctx.dir, lsn)?;
         self.shared.front_lsn.store(lsn, Ordering::Release);
         {
@@ -515,8 +519,10 @@ impl Wal {
             if ctx.options.preallocate {
                 segment.file.allocate(0, ctx.options.segment_size_max)?;
             }
-            segment.file.sync_data()?;
-            ctx.vfs.sync_dir(&ctx.dir)?;
+            if !crate::ablate::skip("truncate_back_fsync") {
+                segment.file.sync_data()?;
+                ctx.vfs.sync_dir(&ctx.dir)?;
+            }
             segment.last_lsn.store(lsn - 1, Ordering::Release);
             segment.sealed.store(false, Ordering::Release);
             lock(&segment.index).retain(|&(l, _)| l < lsn);

@@ -147,7 +147,9 @@ impl SegmentWriter {
         file.set_len(end)?;
         // The whole segment, seal included, is durable before anything is written to the next
         // one, so recovery can demand a valid seal on every segment but the last.
-        file.sync_data()?;
+        if !crate::ablate::skip("seal_fsync") {
+            file.sync_data()?;
+        }
         self.active.sealed.store(true, Ordering::Release);
         self.offset = end;
         Ok(segment_crc.get())
@@ -187,7 +189,9 @@ impl SegmentWriter {
         file.write_all_at(&header_bytes, 0)?;
         // The header is durable before any frame goes in, so recovery can tell a torn header
         // (nothing after it) from a damaged one (frames after it).
-        file.sync_data()?;
+        if !crate::ablate::skip("header_fsync") {
+            file.sync_data()?;
+        }
         let path = self.ctx.dir.join(segment::segment_file_name(id));
         let segment = Arc::new(Segment::new(
             header,
@@ -329,7 +333,9 @@ pub(crate) struct WalSyncer {
 
 impl Syncer for WalSyncer {
     fn sync(&self) -> Result<()> {
-        self.file.sync_data()?;
+        if !crate::ablate::skip("leader_fsync") {
+            self.file.sync_data()?;
+        }
         Ok(())
     }
 
