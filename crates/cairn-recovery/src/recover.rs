@@ -216,6 +216,8 @@ pub struct RecoveryReport {
 /// `state`; replays every record with an LSN above the snapshot's, calling `progress` every
 /// [`RecoverOptions::progress_interval_records`] records and once at the end.
 ///
+/// Missing parent directories of the two directories are created and made durable.
+///
 /// `state` must be the application's initial (empty) state: a snapshot replaces it through
 /// [`StateMachine::restore`], but without one the records are applied to it as it is.
 ///
@@ -306,17 +308,7 @@ pub fn recover<S: StateMachine + ?Sized>(
 ) -> Result<(Wal, SnapshotStore, RecoveryReport)> {
     let started = Instant::now();
     options.validate()?;
-    // The log and the store make their own directories durable in their parents; a parent
-    // they share (`<dir>` of `Layout::in_dir`) may be new too, and its entry must be durable
-    // before anything inside it is acknowledged.
-    for dir in [&layout.wal_dir, &layout.snapshot_dir] {
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            vfs.create_dir_all(parent)?;
-            if let Some(grandparent) = parent.parent().filter(|p| !p.as_os_str().is_empty()) {
-                vfs.sync_dir(grandparent)?;
-            }
-        }
-    }
+    make_parents_durable(&*vfs, layout)?;
 
     let store = SnapshotStore::open(&layout.snapshot_dir, options.store.clone(), vfs.clone())?;
     let latest = store.latest_valid()?;
@@ -454,6 +446,40 @@ pub fn recover<S: StateMachine + ?Sized>(
         wal: wal_report,
     };
     Ok((wal, store, report))
+}
+
+/// Creates the parents of the log's and store's directories and makes their entries durable.
+///
+/// The log and the store make their own directory entries durable in their parents; a
+/// parent they share (`<dir>` of [`Layout::in_dir`]) may be new too, as may directories
+/// above it, and every entry on the path must be durable before anything inside is
+/// acknowledged. Directories that already existed above the shared parent are assumed
+/// durable (they are not this crate's to fsync).
+fn make_parents_durable(vfs: &dyn Vfs, layout: &Layout) -> Result<()> {
+    for dir in [&layout.wal_dir, &layout.snapshot_dir] {
+        let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) else {
+            continue;
+        };
+        // The ancestors that do not exist yet, deepest first; bounded by the path's depth.
+        let mut missing = Vec::new();
+        for ancestor in parent.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+            if vfs.exists(ancestor)? {
+                break;
+            }
+            missing.push(ancestor);
+        }
+        vfs.create_dir_all(parent)?;
+        for created in missing {
+            if let Some(above) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
+                vfs.sync_dir(above)?;
+            }
+        }
+        // Also when it existed: a crash may have cut the open that created it.
+        if let Some(above) = parent.parent().filter(|p| !p.as_os_str().is_empty()) {
+            vfs.sync_dir(above)?;
+        }
+    }
+    Ok(())
 }
 
 /// Loads snapshot `meta` into `state`, then reads whatever the state machine left unread so
