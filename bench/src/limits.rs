@@ -207,3 +207,69 @@ pub fn checksums(buffer_size: usize, duration: Duration) -> Checksums {
         blake3_gbps,
     }
 }
+
+/// The raw-file counterpart of one throughput cell, run in the same rotation as the subjects so
+/// that the limit and the logs see the same moment of a shared machine. One writer always: it is
+/// the ceiling for one durable writer, not a log. Buffered: one `write` per record into a growing
+/// file, one fdatasync at the end. Durable: one `pwrite` + fdatasync per record into the
+/// preallocated file. Batch of n: one `pwrite` of n records + fdatasync. Returns records/s.
+pub fn raw_cell(
+    dir: &Path,
+    cell: &crate::workload::Cell,
+    budget: &crate::workload::Budget,
+) -> Result<f64> {
+    use crate::workload::Mode;
+    let (write_size, records_per_write) = match cell.mode {
+        Mode::Batch(n) => (cell.size * n, n as u64),
+        _ => (cell.size, 1),
+    };
+    let record = crate::workload::payload(write_size, 5);
+    let durable = cell.mode != Mode::Buffered;
+    let (mut file, path) = if durable {
+        let path = dir.join("preallocated.raw");
+        prepare_preallocated(&path)?;
+        (OpenOptions::new().write(true).open(&path)?, None)
+    } else {
+        let path = dir.join("buffered.raw");
+        let _ = std::fs::remove_file(&path);
+        (File::create(&path)?, Some(path))
+    };
+    let mut offset = 0u64;
+    let mut write = |file: &mut File| -> Result<()> {
+        if durable {
+            if offset + write_size as u64 > PREALLOCATED_SIZE {
+                offset = 0;
+            }
+            file.write_all_at(&record, offset)?;
+            offset += write_size as u64;
+            fdatasync(file)
+        } else {
+            file.write_all(&record).context("write")
+        }
+    };
+    let warm = Instant::now();
+    let mut warm_bytes = 0u64;
+    while warm.elapsed() < budget.warmup && warm_bytes < budget.max_bytes / 10 {
+        write(&mut file)?;
+        warm_bytes += write_size as u64;
+    }
+    let cap = (budget.max_bytes / write_size as u64).max(1);
+    let start = Instant::now();
+    let mut writes = 0u64;
+    while writes < cap
+        && (!writes.is_multiple_of(if durable { 1 } else { 64 })
+            || start.elapsed() < budget.duration)
+    {
+        write(&mut file)?;
+        writes += 1;
+    }
+    if !durable {
+        file.sync_data()?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if let Some(path) = path {
+        drop(file);
+        std::fs::remove_file(path)?;
+    }
+    Ok((writes * records_per_write) as f64 / secs)
+}

@@ -42,6 +42,7 @@ struct Profile {
     bandwidth_bytes: u64,
     checksum_buffer: usize,
     latency_count: usize,
+    latency_time_cap: Duration,
     rotation_segment: u64,
     recovery_count: u64,
     recovery_repeats: usize,
@@ -102,9 +103,10 @@ impl Profile {
                 limit_duration: Duration::from_secs(1),
                 bandwidth_bytes: 256 << 20,
                 checksum_buffer: 64 << 20,
-                latency_count: 16384,
-                rotation_segment: 2 << 20,
-                recovery_count: 131_072,
+                latency_count: 8192,
+                latency_time_cap: Duration::from_secs(20),
+                rotation_segment: 1 << 20,
+                recovery_count: 65_536,
                 recovery_repeats: 3,
             }
         } else {
@@ -122,6 +124,7 @@ impl Profile {
                 bandwidth_bytes: 64 << 20,
                 checksum_buffer: 16 << 20,
                 latency_count: 4096,
+                latency_time_cap: Duration::from_secs(10),
                 rotation_segment: 1 << 20,
                 recovery_count: 16_384,
                 recovery_repeats: 2,
@@ -311,30 +314,27 @@ fn run(args: &Args, command: String) -> Result<()> {
     for cell in &profile.cells {
         let key = cell.key();
         let size_text = workload::size_text(cell.size);
-        let (label, unit, limit) = match cell.mode {
-            Mode::Buffered => (
-                format!("buffered append {size_text}"),
-                "appends/s",
-                Some((
-                    limits.bandwidth.write_mbps * 1e6 / cell.size as f64,
-                    "sequential write bandwidth ÷ record size".to_string(),
-                )),
-            ),
+        let writers = if cell.threads > 1 {
+            "writers"
+        } else {
+            "writer"
+        };
+        let (label, unit) = match cell.mode {
+            Mode::Buffered => (format!("buffered append {size_text}"), "appends/s"),
             Mode::Durable => (
-                format!("durable append {size_text}, {} writer{}", cell.threads, if cell.threads > 1 { "s" } else { "" }),
+                format!("durable append {size_text}, {} {writers}", cell.threads),
                 "appends/s",
-                limits.preallocated.get(&cell.size).map(|(s, _)| {
-                    (s.median, format!("raw append + fdatasync loop, preallocated file, {size_text} (one durable writer)"))
-                }),
             ),
             Mode::Batch(n) => (
-                format!("batch of {n} × {size_text}, one durable commit, {} writer{}", cell.threads, if cell.threads > 1 { "s" } else { "" }),
+                format!(
+                    "batch of {n} × {size_text}, one durable commit, {} {writers}",
+                    cell.threads
+                ),
                 "records/s",
-                limits.preallocated.get(&(n * cell.size)).map(|(s, _)| {
-                    (s.median * n as f64, format!("raw fdatasync loop of {n}-record writes × {n}"))
-                }),
             ),
         };
+        // Filled in by the raw-file runs interleaved with the subjects below.
+        let limit = None;
         rows.push(Row {
             key,
             label,
@@ -344,7 +344,7 @@ fn run(args: &Args, command: String) -> Result<()> {
             limit,
         });
     }
-    let mut sync_rows: BTreeMap<String, (String, BTreeMap<&'static str, Value>)> = BTreeMap::new();
+    let mut sync_rows: Vec<Row> = Vec::new();
 
     let volume_bytes = profile.recovery_count * 4096;
     let mut recovery_rows: Vec<Row> = vec![
@@ -380,6 +380,28 @@ fn run(args: &Args, command: String) -> Result<()> {
             higher_better: false,
             values: BTreeMap::new(),
             limit: Some((1.0, "the payload itself".into())),
+        },
+        Row {
+            key: "recovery_clean_4k_secs".into(),
+            label: "recovery time after clean close, 4 KiB records".into(),
+            unit: "s",
+            higher_better: false,
+            values: BTreeMap::new(),
+            limit: Some((
+                volume_bytes as f64 / (limits.bandwidth.read_cached_mbps * 1e6),
+                "the volume read sequentially from the page cache".into(),
+            )),
+        },
+        Row {
+            key: "recovery_crash_4k_secs".into(),
+            label: "recovery time after SIGKILL, 4 KiB records".into(),
+            unit: "s",
+            higher_better: false,
+            values: BTreeMap::new(),
+            limit: Some((
+                volume_bytes as f64 / (limits.bandwidth.read_cached_mbps * 1e6),
+                "the volume read sequentially from the page cache".into(),
+            )),
         },
     ];
     let latency_keys = ["p50", "p99", "p999"];
@@ -419,13 +441,16 @@ fn run(args: &Args, command: String) -> Result<()> {
         honesty_verdicts.insert(peer.name, verdict);
     }
 
+    let raw_dir = workload::fresh_dir(&args.dir, "raw")?;
     // Throughput: repeats outside, subjects inside, so that a burst of noise from other work on
     // the machine lands on every subject of a cell rather than on one.
     for (cell, row) in profile.cells.iter().zip(rows.iter_mut()) {
         let mut rates: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
         let mut per_sync: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
         let mut failures: BTreeMap<&'static str, String> = BTreeMap::new();
+        let mut raw = Vec::new();
         for _ in 0..profile.budget.repeats {
+            raw.push(limits::raw_cell(&raw_dir, cell, &profile.budget)?);
             for peer in &peers {
                 if (cell.mode == Mode::Buffered && !peer.buffered)
                     || failures.contains_key(peer.name)
@@ -452,7 +477,21 @@ fn run(args: &Args, command: String) -> Result<()> {
                 }
             }
         }
-        let mut line = String::new();
+        let raw = Spread::of(&raw).context("no raw runs")?;
+        let runs = profile.budget.repeats;
+        let what = match cell.mode {
+            Mode::Buffered => format!(
+                "raw file, one write(2) per record, one fdatasync at the end; median of {runs} runs interleaved with the subjects"
+            ),
+            Mode::Durable => format!(
+                "raw preallocated file, one pwrite + fdatasync per record, one writer; median of {runs} interleaved runs"
+            ),
+            Mode::Batch(n) => format!(
+                "raw preallocated file, one pwrite of {n} records + fdatasync, one writer; median of {runs} interleaved runs"
+            ),
+        };
+        row.limit = Some((raw.median, what));
+        let mut line = format!(" raw={}", stats::human(raw.median));
         for peer in &peers {
             let value = if cell.mode == Mode::Buffered && !peer.buffered {
                 Value::NotApplicable("every commit syncs")
@@ -467,20 +506,21 @@ fn run(args: &Args, command: String) -> Result<()> {
             row.values.insert(peer.name, value);
         }
         progress(start, &format!("{} ({}):{line}", row.key, row.unit));
-        if cell.mode != Mode::Buffered {
-            for (name, values) in per_sync {
-                let entry = sync_rows
-                    .entry(format!("{}_records_per_sync", row.key))
-                    .or_insert_with(|| {
-                        (
-                            format!("{}: records per fsync (visible)", row.label),
-                            BTreeMap::new(),
-                        )
-                    });
-                entry.1.insert(name, spread_of(&values));
-            }
+        if cell.mode != Mode::Buffered && !per_sync.is_empty() {
+            sync_rows.push(Row {
+                key: format!("{}_records_per_sync", row.key),
+                label: format!("{}: records per fsync (where visible)", row.label),
+                unit: "records/fsync",
+                higher_better: true,
+                values: per_sync
+                    .into_iter()
+                    .map(|(name, values)| (name, spread_of(&values)))
+                    .collect(),
+                limit: None,
+            });
         }
     }
+    std::fs::remove_dir_all(&raw_dir)?;
 
     for peer in &peers {
         progress(
@@ -494,6 +534,7 @@ fn run(args: &Args, command: String) -> Result<()> {
                 1024,
                 profile.latency_count,
                 profile.rotation_segment,
+                profile.latency_time_cap,
             )?;
             let steady = workload::latency(
                 peer,
@@ -501,6 +542,7 @@ fn run(args: &Args, command: String) -> Result<()> {
                 1024,
                 profile.latency_count,
                 workload::SEGMENT_SIZE,
+                profile.latency_time_cap,
             )?;
             Ok((rotating, steady))
         })();
@@ -574,6 +616,17 @@ fn run(args: &Args, command: String) -> Result<()> {
                 recovery_rows[2]
                     .values
                     .insert(peer.name, Value::Measured(Spread::single(disk)));
+                let secs = |mbps: &[f64]| -> Vec<f64> {
+                    mbps.iter()
+                        .map(|m| volume_bytes as f64 / (m * 1e6))
+                        .collect()
+                };
+                recovery_rows[3]
+                    .values
+                    .insert(peer.name, spread_of(&secs(&clean)));
+                recovery_rows[4]
+                    .values
+                    .insert(peer.name, spread_of(&secs(&crash)));
                 progress(
                     start,
                     &format!(
@@ -594,16 +647,7 @@ fn run(args: &Args, command: String) -> Result<()> {
         }
     }
 
-    for (key, (label, values)) in sync_rows {
-        rows.push(Row {
-            key,
-            label,
-            unit: "records/fsync",
-            higher_better: true,
-            values,
-            limit: None,
-        });
-    }
+    rows.extend(sync_rows);
     rows.extend(latency_rows);
     rows.extend(recovery_rows);
 
@@ -619,8 +663,9 @@ fn run(args: &Args, command: String) -> Result<()> {
         mappings,
         latency_runs,
         latency_setup: format!(
-            "Latency: {} durable 1 KiB appends by one writer, with {} MiB segments (rotating) and with {} MiB segments (steady); peers without a segment-size knob show only the steady run",
+            "Latency: up to {} durable 1 KiB appends by one writer (at most {} s per run), with {} MiB segments (rotating) and with {} MiB segments (steady); peers without a segment-size knob show only the steady run",
             profile.latency_count,
+            profile.latency_time_cap.as_secs(),
             profile.rotation_segment >> 20,
             workload::SEGMENT_SIZE >> 20
         ),
@@ -637,7 +682,8 @@ fn run(args: &Args, command: String) -> Result<()> {
         eprintln!("wrote {}", path.display());
     }
     if args.full {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+        let docs =
+            std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))?.join("docs");
         report.write_docs(&docs)?;
         eprintln!("wrote {}", docs.join("BENCHMARKS.md").display());
     }

@@ -62,7 +62,7 @@ pub fn human(value: f64) -> String {
     } else {
         (value, "")
     };
-    let digits = if scaled.abs() >= 100.0 {
+    let digits = if scaled.fract() == 0.0 || scaled.abs() >= 100.0 {
         0
     } else if scaled.abs() >= 10.0 {
         1

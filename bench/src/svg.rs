@@ -37,17 +37,31 @@ impl Axis {
     }
 
     fn ticks(&self) -> Vec<f64> {
+        let in_range = |t: &f64| *t >= self.min * 0.999 - 1e-12 && *t <= self.max * 1.001 + 1e-12;
         if self.log {
             let lo = self.min.max(1e-12).log10().floor() as i32;
             let hi = self.max.max(1e-12).log10().ceil() as i32;
+            // 1-2-5 steps over narrow ranges, decades over wide ones.
+            let mantissas: &[f64] = if hi - lo <= 2 {
+                &[1.0, 2.0, 5.0]
+            } else {
+                &[1.0]
+            };
             (lo..=hi)
-                .map(|e| 10f64.powi(e))
-                .filter(|t| *t >= self.min * 0.999 && *t <= self.max * 1.001)
+                .flat_map(|e| mantissas.iter().map(move |m| m * 10f64.powi(e)))
+                .filter(in_range)
                 .collect()
         } else {
-            (0..=5)
-                .map(|i| self.min + (self.max - self.min) * f64::from(i) / 5.0)
-                .collect()
+            let rough = (self.max - self.min) / 5.0;
+            let magnitude = 10f64.powf(rough.max(1e-12).log10().floor());
+            let step = [1.0, 2.0, 5.0, 10.0]
+                .iter()
+                .map(|m| m * magnitude)
+                .find(|s| *s >= rough)
+                .unwrap_or(magnitude * 10.0);
+            let first = (self.min / step).ceil() as i64;
+            let last = (self.max / step).floor() as i64;
+            (first..=last).map(|i| i as f64 * step).collect()
         }
     }
 }

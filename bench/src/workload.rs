@@ -204,14 +204,15 @@ pub fn throughput(peer: &Peer, scratch: &Path, cell: &Cell, budget: &Budget) -> 
     })
 }
 
-/// Per-append latencies (sorted, ns) of `count` durable single-writer appends of `size` bytes
-/// with the given segment size; `fsync` reports syncs seen by the subject, where visible.
+/// Per-append latencies (sorted, ns) of up to `count` durable single-writer appends of `size`
+/// bytes with the given segment size, stopping early after `time_cap` on a slow disk.
 pub fn latency(
     peer: &Peer,
     scratch: &Path,
     size: usize,
     count: usize,
     segment_size: u64,
+    time_cap: Duration,
 ) -> Result<Vec<u64>> {
     let dir = fresh_dir(scratch, &format!("{}-latency", peer.name))?;
     let options = OpenOptions {
@@ -226,7 +227,11 @@ pub fn latency(
         subject.append(0, &record, true)?;
     }
     let mut latencies = Vec::with_capacity(count);
+    let began = Instant::now();
     for _ in 0..count {
+        if began.elapsed() >= time_cap {
+            break;
+        }
         let start = Instant::now();
         subject.append(0, &record, true)?;
         latencies.push(start.elapsed().as_nanos() as u64);
