@@ -94,6 +94,12 @@ pub struct Kv {
 
 thread_local! {
     static FAIL_NEXT_APPLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static FAIL_NEXT_RESTORE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes the next [`Kv::restore`] on this thread fail.
+pub fn fail_next_restore() {
+    FAIL_NEXT_RESTORE.with(|f| f.set(true));
 }
 
 /// Makes the next [`Kv::apply`] on this thread fail (a transient fault: not in the state).
@@ -160,6 +166,9 @@ impl StateMachine for Kv {
     }
 
     fn restore(&mut self, reader: &mut dyn Read) -> io::Result<()> {
+        if FAIL_NEXT_RESTORE.with(|f| f.replace(false)) {
+            return Err(io::Error::other("injected restore failure"));
+        }
         let mut u64b = [0u8; 8];
         reader.read_exact(&mut u64b)?;
         let count = u64::from_le_bytes(u64b);
