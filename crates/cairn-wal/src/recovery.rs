@@ -42,7 +42,8 @@ pub struct RecoveryReport {
     pub segments: u64,
     /// Segments whose frames were read (the last one, and any whose seal was not trusted).
     pub segments_scanned: u64,
-    /// Records in the recovered log (below the front watermark excluded).
+    /// Records in the recovered log: `last_lsn - first_lsn + 1` (LSNs skipped by
+    /// [`RecoveryMode::SkipCorrupted`] included).
     pub records: u64,
     /// The first LSN of the recovered log.
     pub first_lsn: Option<Lsn>,
