@@ -605,7 +605,7 @@ mod loom_models {
     fn loom_ack_implies_durable_and_lsns_dense() {
         loom::model(|| {
             let (core, disk) = core(false, 100);
-            let handles: Vec<_> = (0..2)
+            let handles: Vec<_> = (0..3)
                 .map(|_| {
                     let (core, disk) = (core.clone(), disk.clone());
                     loom::thread::spawn(move || {
@@ -620,7 +620,7 @@ mod loom_models {
                 .collect();
             let mut lsns: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
             lsns.sort_unstable();
-            assert_eq!(lsns, vec![1, 2], "LSNs unique and gap-free");
+            assert_eq!(lsns, vec![1, 2, 3], "LSNs unique and gap-free");
         });
     }
 
@@ -628,7 +628,7 @@ mod loom_models {
     fn loom_failed_fsync_poisons() {
         loom::model(|| {
             let (core, disk) = core(true, 100);
-            let handles: Vec<_> = (0..2)
+            let handles: Vec<_> = (0..3)
                 .map(|_| {
                     let core = core.clone();
                     loom::thread::spawn(move || append_durable(&core))
@@ -650,20 +650,30 @@ mod loom_models {
     fn loom_close_racing_append() {
         loom::model(|| {
             let (core, disk) = core(false, 100);
-            let appender = {
-                let core = core.clone();
-                loom::thread::spawn(move || append_durable(&core))
-            };
+            let appenders: Vec<_> = (0..2)
+                .map(|_| {
+                    let core = core.clone();
+                    loom::thread::spawn(move || append_durable(&core))
+                })
+                .collect();
             let closer = {
                 let core = core.clone();
                 loom::thread::spawn(move || core.close())
             };
             closer.join().unwrap().expect("close succeeds");
-            match appender.join().unwrap() {
-                Ok(lsn) => assert!(is_durable(&disk, lsn)),
-                Err(Error::Closed) => {}
-                Err(e) => panic!("unexpected error {e}"),
+            for appender in appenders {
+                match appender.join().unwrap() {
+                    Ok(lsn) => assert!(
+                        is_durable(&disk, lsn),
+                        "acknowledged before close, so durable"
+                    ),
+                    Err(Error::Closed) => {}
+                    Err(e) => panic!("unexpected error {e}"),
+                }
             }
+            // Everything written before the close is durable once close returns.
+            let written = lock(&disk.os).len();
+            assert_eq!(lock(&disk.durable).len(), written);
             let flag = AtomicBool::new(core.is_closed());
             assert!(flag.load(Ordering::SeqCst));
         });
@@ -673,7 +683,7 @@ mod loom_models {
     fn loom_rotation_racing_append() {
         loom::model(|| {
             let (core, disk) = core(false, 1);
-            let handles: Vec<_> = (0..2)
+            let handles: Vec<_> = (0..3)
                 .map(|_| {
                     let (core, disk) = (core.clone(), disk.clone());
                     loom::thread::spawn(move || {
@@ -693,8 +703,8 @@ mod loom_models {
                 .collect();
             let mut lsns: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
             lsns.sort_unstable();
-            assert_eq!(lsns, vec![1, 2]);
-            assert_eq!(lock(&disk.os).len(), 2, "nothing lost across rotation");
+            assert_eq!(lsns, vec![1, 2, 3]);
+            assert_eq!(lock(&disk.os).len(), 3, "nothing lost across rotation");
         });
     }
 }

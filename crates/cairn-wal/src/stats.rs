@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::sync::{AtomicU64, Ordering};
+// Plain std atomics even under loom: these are statistics, not part of the commit protocol,
+// and modelling 36 relaxed counters would only slow the models down.
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Number of latency buckets: bucket `i` counts fsyncs that took `[2^(i-1), 2^i)` µs (bucket 0:
 /// under 1 µs; the last bucket: everything longer).
