@@ -31,7 +31,7 @@ impl SyncLoop {
 
 /// Size of the preallocated file; it is written once and reused by every loop (page-cache and
 /// extent growth make a fresh file's first pass erratic).
-const PREALLOCATED_SIZE: u64 = 64 << 20;
+pub const PREALLOCATED_SIZE: u64 = 64 << 20;
 
 /// Writes `PREALLOCATED_SIZE` bytes of zeros to `path` (once) and syncs them, so later loops
 /// overwrite allocated, written blocks and fdatasync has no metadata to commit.

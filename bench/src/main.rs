@@ -125,7 +125,7 @@ impl Profile {
                 checksum_buffer: 16 << 20,
                 latency_count: 4096,
                 latency_time_cap: Duration::from_secs(10),
-                rotation_segment: 1 << 20,
+                rotation_segment: 512 << 10,
                 recovery_count: 16_384,
                 recovery_repeats: 2,
             }
@@ -405,26 +405,20 @@ fn run(args: &Args, command: String) -> Result<()> {
         },
     ];
     let latency_keys = ["p50", "p99", "p999"];
-    let latency_q = [0.5, 0.99, 0.999];
-    let lat_limit = limits.preallocated.get(&1024).map(|(_, l)| l.clone());
     let mut latency_rows: Vec<Row> = Vec::new();
     for (kind, text) in [
         ("rotation", "across segment rotations"),
         ("steady", "steady state"),
     ] {
-        for (k, q) in latency_keys.iter().zip(latency_q) {
+        for k in latency_keys {
             latency_rows.push(Row {
                 key: format!("latency_{kind}_{k}"),
                 label: format!("durable append 1 KiB latency {k}, {text}"),
                 unit: "µs",
                 higher_better: false,
                 values: BTreeMap::new(),
-                limit: lat_limit.as_ref().map(|l| {
-                    (
-                        l.percentile_us(q),
-                        format!("raw fdatasync loop {k}, preallocated, 1 KiB"),
-                    )
-                }),
+                // Filled in by the raw loop interleaved with the latency runs.
+                limit: None,
             });
         }
     }
@@ -522,71 +516,77 @@ fn run(args: &Args, command: String) -> Result<()> {
     }
     std::fs::remove_dir_all(&raw_dir)?;
 
-    for peer in &peers {
+    // Latency: every subject and a raw fdatasync loop, interleaved in small chunks; once with
+    // small segments (only subjects with a segment-size knob) and once in steady state.
+    let knobbed: Vec<Peer> = peers.iter().copied().filter(|p| p.rotation_knob).collect();
+    for (kind, participants, segment) in [
+        ("rotation", &knobbed, profile.rotation_segment),
+        ("steady", &peers, workload::SEGMENT_SIZE),
+    ] {
         progress(
             start,
-            &format!("{}: latency across rotations and steady", peer.name),
+            &format!(
+                "latency ({kind}), {} subjects interleaved",
+                participants.len()
+            ),
         );
-        let lat = (|| -> Result<(Vec<u64>, Vec<u64>)> {
-            let rotating = workload::latency(
-                peer,
-                &args.dir,
-                1024,
-                profile.latency_count,
-                profile.rotation_segment,
-                profile.latency_time_cap,
-            )?;
-            let steady = workload::latency(
-                peer,
-                &args.dir,
-                1024,
-                profile.latency_count,
-                workload::SEGMENT_SIZE,
-                profile.latency_time_cap,
-            )?;
-            Ok((rotating, steady))
-        })();
-        match lat {
-            Ok((rotating, steady)) => {
-                for row in &mut latency_rows {
-                    let run = if row.key.contains("rotation") {
-                        &rotating
-                    } else {
-                        &steady
-                    };
-                    let q = if row.key.ends_with("p50") {
-                        0.5
-                    } else if row.key.ends_with("p999") {
-                        0.999
-                    } else {
-                        0.99
-                    };
-                    let v = stats::quantile(run, q) as f64 / 1e3;
-                    let value = if row.key.contains("rotation") && !peer.rotation_knob {
-                        Value::NotApplicable("no segment-size knob")
-                    } else {
-                        Value::Measured(Spread::single(v))
-                    };
-                    row.values.insert(peer.name, value);
-                }
-                latency_runs.insert(
-                    peer.name,
-                    if peer.rotation_knob {
-                        (rotating, steady)
-                    } else {
-                        (Vec::new(), steady)
-                    },
-                );
+        let (raw, samples) = workload::latency_interleaved(
+            participants,
+            &args.dir,
+            1024,
+            profile.latency_count,
+            segment,
+            profile.latency_time_cap,
+        )?;
+        for row in latency_rows.iter_mut().filter(|r| r.key.contains(kind)) {
+            let q = if row.key.ends_with("p50") {
+                0.5
+            } else if row.key.ends_with("p999") {
+                0.999
+            } else {
+                0.99
+            };
+            if !raw.is_empty() {
+                row.limit = Some((
+                    stats::quantile(&raw, q) as f64 / 1e3,
+                    format!(
+                        "raw pwrite + fdatasync of 1 KiB into a preallocated file, interleaved with the subjects ({} samples)",
+                        raw.len()
+                    ),
+                ));
             }
-            Err(e) => {
-                eprintln!("    {} latency: FAILED: {e:#}", peer.name);
-                for row in &mut latency_rows {
-                    row.values
-                        .insert(peer.name, Value::Failed(format!("{e:#}")));
-                }
+            for peer in &peers {
+                let value = match participants.iter().position(|p| p.name == peer.name) {
+                    None => Value::NotApplicable("no segment-size knob"),
+                    Some(i) => match &samples[i] {
+                        Ok(run) if !run.is_empty() => {
+                            Value::Measured(Spread::single(stats::quantile(run, q) as f64 / 1e3))
+                        }
+                        Ok(_) => Value::Failed("no samples".into()),
+                        Err(e) => Value::Failed(e.clone()),
+                    },
+                };
+                row.values.insert(peer.name, value);
             }
         }
+        for (peer, result) in participants.iter().zip(samples) {
+            match result {
+                Ok(run) => {
+                    eprintln!("    {} {kind}: {} samples", peer.name, run.len());
+                    let entry: &mut (Vec<u64>, Vec<u64>) =
+                        latency_runs.entry(peer.name).or_default();
+                    if kind == "rotation" {
+                        entry.0 = run;
+                    } else {
+                        entry.1 = run;
+                    }
+                }
+                Err(e) => eprintln!("    {} latency ({kind}): FAILED: {e}", peer.name),
+            }
+        }
+    }
 
+    for peer in &peers {
         progress(
             start,
             &format!("{}: recovery of {} MiB", peer.name, volume_bytes >> 20),
@@ -663,10 +663,10 @@ fn run(args: &Args, command: String) -> Result<()> {
         mappings,
         latency_runs,
         latency_setup: format!(
-            "Latency: up to {} durable 1 KiB appends by one writer (at most {} s per run), with {} MiB segments (rotating) and with {} MiB segments (steady); peers without a segment-size knob show only the steady run",
+            "Latency: up to {} durable 1 KiB appends by one writer per subject (at most {} s per participant), all subjects and a raw pwrite + fdatasync loop interleaved in chunks of 64 appends so they share the machine's noise; with {} MiB segments (rotating) and with {} MiB segments (steady); subjects without a segment-size knob are in the steady run only",
             profile.latency_count,
             profile.latency_time_cap.as_secs(),
-            profile.rotation_segment >> 20,
+            profile.rotation_segment as f64 / f64::from(1u32 << 20),
             workload::SEGMENT_SIZE >> 20
         ),
         recovery_setup: format!(

@@ -204,42 +204,102 @@ pub fn throughput(peer: &Peer, scratch: &Path, cell: &Cell, budget: &Budget) -> 
     })
 }
 
-/// Per-append latencies (sorted, ns) of up to `count` durable single-writer appends of `size`
-/// bytes with the given segment size, stopping early after `time_cap` on a slow disk.
-pub fn latency(
-    peer: &Peer,
+/// One participant's latency samples (sorted, ns), or why it failed.
+pub type Samples = std::result::Result<Vec<u64>, String>;
+
+/// Per-append latencies of durable single-writer appends of `size` bytes, for every subject and
+/// for a raw pwrite + fdatasync loop on a preallocated file, interleaved in chunks of
+/// `chunk` appends so that noise from other work on the machine lands on all of them alike.
+/// Each participant gets up to `count` appends; the whole run stops after `time_cap` per
+/// participant. Returns the raw loop's samples and each subject's, in `peers` order.
+pub fn latency_interleaved(
+    peers: &[Peer],
     scratch: &Path,
     size: usize,
     count: usize,
     segment_size: u64,
     time_cap: Duration,
-) -> Result<Vec<u64>> {
-    let dir = fresh_dir(scratch, &format!("{}-latency", peer.name))?;
+) -> Result<(Vec<u64>, Vec<Samples>)> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 64;
     let options = OpenOptions {
         segment_size,
         durable: true,
         retain_all: false,
     };
-    let subject = (peer.open)(&dir, &options)?;
     let record = payload(size, 7);
-    // A short warm-up so that the first file creation is not in the figure twice.
-    for _ in 0..16 {
-        subject.append(0, &record, true)?;
-    }
-    let mut latencies = Vec::with_capacity(count);
-    let began = Instant::now();
-    for _ in 0..count {
-        if began.elapsed() >= time_cap {
-            break;
+    let raw_dir = fresh_dir(scratch, "raw-latency")?;
+    let raw_path = raw_dir.join("preallocated.raw");
+    crate::limits::prepare_preallocated(&raw_path)?;
+    let raw_file = std::fs::OpenOptions::new().write(true).open(&raw_path)?;
+    let mut raw_offset = 0u64;
+    let mut raw = Vec::with_capacity(count);
+
+    let mut open: Vec<Option<(PathBuf, Box<dyn Subject>)>> = Vec::new();
+    let mut samples: Vec<Samples> = Vec::new();
+    for peer in peers {
+        let opened = (|| -> Result<(PathBuf, Box<dyn Subject>)> {
+            let dir = fresh_dir(scratch, &format!("{}-latency", peer.name))?;
+            let subject = (peer.open)(&dir, &options)?;
+            // A short warm-up so that opening is not in the figure.
+            for _ in 0..16 {
+                subject.append(0, &record, true)?;
+            }
+            Ok((dir, subject))
+        })();
+        match opened {
+            Ok(o) => {
+                open.push(Some(o));
+                samples.push(Ok(Vec::with_capacity(count)));
+            }
+            Err(e) => {
+                open.push(None);
+                samples.push(Err(format!("{e:#}")));
+            }
         }
-        let start = Instant::now();
-        subject.append(0, &record, true)?;
-        latencies.push(start.elapsed().as_nanos() as u64);
     }
-    subject.close()?;
-    std::fs::remove_dir_all(&dir)?;
-    latencies.sort_unstable();
-    Ok(latencies)
+    let began = Instant::now();
+    let deadline = time_cap * (peers.len() as u32 + 1);
+    while raw.len() < count && began.elapsed() < deadline {
+        for _ in 0..CHUNK {
+            if raw_offset + size as u64 > crate::limits::PREALLOCATED_SIZE {
+                raw_offset = 0;
+            }
+            let start = Instant::now();
+            raw_file.write_all_at(&record, raw_offset)?;
+            raw_file.sync_data()?;
+            raw.push(start.elapsed().as_nanos() as u64);
+            raw_offset += size as u64;
+        }
+        for (slot, result) in open.iter_mut().zip(samples.iter_mut()) {
+            let (Some((_, subject)), Ok(latencies)) = (slot.as_ref(), result.as_mut()) else {
+                continue;
+            };
+            for _ in 0..CHUNK {
+                let start = Instant::now();
+                if let Err(e) = subject.append(0, &record, true) {
+                    *result = Err(format!("{e:#}"));
+                    break;
+                }
+                latencies.push(start.elapsed().as_nanos() as u64);
+            }
+        }
+    }
+    for (slot, result) in open.into_iter().zip(samples.iter_mut()) {
+        if let Some((dir, subject)) = slot {
+            if let Err(e) = subject.close() {
+                *result = Err(format!("close: {e:#}"));
+            }
+            std::fs::remove_dir_all(&dir)?;
+        }
+        if let Ok(latencies) = result {
+            latencies.sort_unstable();
+        }
+    }
+    drop(raw_file);
+    std::fs::remove_dir_all(&raw_dir)?;
+    raw.sort_unstable();
+    Ok((raw, samples))
 }
 
 /// Options for the recovery volume: every record retained.
