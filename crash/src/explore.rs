@@ -361,19 +361,21 @@ const BASE_DIR_CALLS: u64 = 2;
 /// Creates the base directory of `layout` and makes its entry durable, as an application
 /// whose data directory exists would have.
 pub fn base_dir(vfs: &dyn Vfs, layout: &Layout) -> Result<()> {
-    let base = layout
-        .wal
-        .parent()
-        .context("the WAL has a parent directory")?;
-    vfs.create_dir_all(base)?;
-    vfs.sync_dir(base.parent().unwrap_or(std::path::Path::new("/")))?;
-    Ok(())
+    crate::system::as_harness(|| {
+        let base = layout
+            .wal
+            .parent()
+            .context("the WAL has a parent directory")?;
+        vfs.create_dir_all(base)?;
+        vfs.sync_dir(base.parent().unwrap_or(std::path::Path::new("/")))?;
+        Ok(())
+    })
 }
 
 /// Runs `w` on `sim` until it finishes or an operation fails (after a cut, every one does).
 pub fn run(w: &Workload, sim: &SimVfs) -> RunOutcome {
     let layout = Layout::sim(w.segment_size_max);
-    let vfs: Arc<dyn Vfs> = Arc::new(sim.clone());
+    let vfs: Arc<dyn Vfs> = check::wrap(sim);
     let mut out = RunOutcome {
         opened: false,
         completed: 0,
@@ -428,6 +430,8 @@ pub struct Profile {
     pub random_cuts: u64,
     /// Seeded subsets per random cut.
     pub random_damages: u64,
+    /// Also build the no-PSOW damage images (reported apart).
+    pub nopsow: bool,
     /// Threaded group-commit runs and cuts per run.
     pub threaded_runs: u64,
     /// Cuts per threaded run.
@@ -451,6 +455,7 @@ impl Profile {
                 random_ops: 150,
                 random_cuts: 40,
                 random_damages: 3,
+                nopsow: true,
                 threaded_runs: 6,
                 threaded_cuts: 30,
             },
@@ -467,6 +472,7 @@ impl Profile {
                 random_ops: 300,
                 random_cuts: 80,
                 random_damages: 6,
+                nopsow: true,
                 threaded_runs: 40,
                 threaded_cuts: 60,
             },
@@ -513,7 +519,7 @@ pub struct Sink {
     pub failures: Mutex<Vec<Failure>>,
 }
 
-const FAILURES_KEPT: usize = 200;
+const FAILURES_KEPT: usize = 5000;
 
 impl Sink {
     fn record(&self, case: u64, cut: u64, spec: &Spec, v: &Verdict) {
@@ -616,7 +622,7 @@ fn exhaustive_specs(sim: &SimVfs, prof: &Profile) -> Vec<Spec> {
             }
         }
     }
-    for &op in &writes {
+    for &op in writes.iter().filter(|_| prof.nopsow) {
         for fate in [SectorFate::Zeros, SectorFate::Garbage] {
             specs.push(Spec::Neighbour { op, fate });
         }
@@ -739,7 +745,7 @@ fn explore_cut(
                 .filter(|p| p.is_write())
                 .map(|p| p.index)
                 .collect();
-            if let Some(&op) = writes.last() {
+            if let Some(&op) = writes.last().filter(|_| prof.nopsow) {
                 s.push(Spec::Neighbour {
                     op,
                     fate: SectorFate::Garbage,
@@ -777,7 +783,7 @@ fn mark_call(sim: &SimVfs, label: u64) -> Option<u64> {
 }
 
 /// Explores a sequential workload: every cut (exhaustive) or `random_cuts` sampled ones.
-fn explore_workload(w: &Workload, prof: &Profile, sink: &Sink) {
+pub fn explore_workload(w: &Workload, prof: &Profile, sink: &Sink) {
     let points = workload::points(w);
     let sim = SimVfs::new(w.case_seed);
     let out = run(w, &sim);
@@ -986,7 +992,7 @@ fn check_threaded_image(image: &SimVfs, log: &ThreadLog, process: bool, deep: bo
             judge_threaded(&r, log, process, &mut v);
             if deep && v.ok() {
                 let first = check::Summary::of(&r);
-                let q = r.report.quarantine_files.clone();
+                let q = r.quarantine_files.clone();
                 drop(r);
                 check::after_recovery(image, &layout, &first, &q, &mut v);
             }
@@ -1132,11 +1138,11 @@ pub fn replay(case: u64, cut: u64, spec: &Spec, verbose: bool) -> Result<Verdict
         );
         match check::recover_guarded(&image, &layout) {
             Ok(Ok(r)) => println!(
-                "recovered: snapshot {:?}, log LSNs {:?}..={:?}, report {:?}",
+                "recovered: snapshot {:?}, log LSNs {:?}..={:?}, quarantined {:?}",
                 r.snapshot.map(|s| s.0),
                 r.records.first().map(|x| x.0),
                 r.records.last().map(|x| x.0),
-                r.report
+                r.quarantine_files
             ),
             Ok(Err(e)) => println!("recovery failed: {e:#}"),
             Err(p) => println!("recovery panicked: {p}"),

@@ -15,8 +15,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use cairn_io::Vfs;
-use cairn_snapshot::{NewSnapshot, SnapshotStore, StoreOptions};
-use cairn_wal::{Durability, Lsn, RecoveryReport, Wal, WalOptions};
+use cairn_snapshot::{SnapshotStore, StoreOptions};
+use cairn_wal::{Durability, Lsn, Wal, WalOptions};
 
 /// Largest record the suites append (the "maximum size" parameter class).
 pub const RECORD_SIZE_MAX: u32 = 2048;
@@ -142,19 +142,92 @@ pub struct Sys {
     pub snap: (u64, SmState),
 }
 
+/// The state machine as `cairn-recovery` drives it; remembers the snapshot it restored.
+#[derive(Debug)]
+struct Machine {
+    state: SmState,
+    restored: Option<SmState>,
+}
+
+impl cairn_recovery::StateMachine for Machine {
+    type Error = std::io::Error;
+
+    fn apply(&mut self, lsn: Lsn, payload: &[u8]) -> std::io::Result<()> {
+        self.state.apply(lsn.get(), payload);
+        Ok(())
+    }
+
+    fn snapshot(&self, writer: &mut dyn Write) -> std::io::Result<()> {
+        writer.write_all(&self.state.encode())
+    }
+
+    fn restore(&mut self, reader: &mut dyn Read) -> std::io::Result<()> {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes)?;
+        let state = SmState::decode(&bytes).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "a snapshot that verified holds bytes the state machine never wrote",
+            )
+        })?;
+        self.state = state;
+        self.restored = Some(state);
+        Ok(())
+    }
+}
+
+thread_local! {
+    static RECOVERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread as recovering while alive (the sync ablation tells
+/// recovery-time syncs from run-time ones by it).
+struct RecoveryPhase(bool);
+
+impl RecoveryPhase {
+    fn enter() -> Self {
+        Self(RECOVERING.with(|r| r.replace(true)))
+    }
+}
+
+impl Drop for RecoveryPhase {
+    fn drop(&mut self) {
+        RECOVERING.with(|r| r.set(self.0));
+    }
+}
+
+/// Whether the current thread is inside [`recover`].
+pub fn in_recovery() -> bool {
+    RECOVERING.with(std::cell::Cell::get)
+}
+
+thread_local! {
+    static HARNESS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` as the harness's own set-up (not under test: the ablation leaves its syncs alone).
+pub fn as_harness<T>(f: impl FnOnce() -> T) -> T {
+    let was = HARNESS.with(|h| h.replace(true));
+    let out = f();
+    HARNESS.with(|h| h.set(was));
+    out
+}
+
+/// Whether the current thread runs harness set-up.
+pub fn in_harness() -> bool {
+    HARNESS.with(std::cell::Cell::get)
+}
+
 /// What recovery found: the running system plus what was read to build it.
 pub struct Recovered {
     /// The system, ready for more appends.
     pub sys: Sys,
     /// Every record the log holds, in order.
     pub records: Vec<(u64, Bytes)>,
-    /// The snapshot recovery started from, if any.
+    /// The snapshot recovery started from, if any: its LSN and state.
     pub snapshot: Option<(u64, SmState)>,
-    /// A snapshot verified by its checksums but whose payload is not a state the machine
-    /// wrote: served data that was never written.
-    pub snapshot_garbage: bool,
-    /// The WAL's recovery report.
-    pub report: RecoveryReport,
+    /// Quarantine copies recovery made (they must survive a later power cut).
+    pub quarantine_files: Vec<PathBuf>,
 }
 
 impl Recovered {
@@ -165,60 +238,57 @@ impl Recovered {
     }
 }
 
-/// Opens the store and the log on `vfs`, loads the newest valid snapshot and replays the log
-/// after it: the recovery every suite checks.
+/// Recovers with `cairn-recovery` (newest valid snapshot, then the log replayed after it)
+/// and reads the whole log back through the WAL's own reader: the recovery every suite
+/// checks.
 ///
 /// # Errors
 ///
-/// Any error of the store, the log or the reads.
+/// Any error of recovery or of reading the log.
 pub fn recover(vfs: Arc<dyn Vfs>, layout: &Layout) -> Result<Recovered> {
-    let store = SnapshotStore::open(&layout.snap, store_options(), vfs.clone())
-        .context("opening the snapshot store")?;
-    let latest = store
-        .latest_valid()
-        .context("finding the latest snapshot")?;
-    let mut snapshot = None;
-    let mut snapshot_garbage = false;
-    if let Some(meta) = latest.snapshot {
-        let mut payload = Vec::new();
-        store
-            .read(meta.id())
-            .context("opening the snapshot")?
-            .read_to_end(&mut payload)
-            .context("reading the snapshot")?;
-        match SmState::decode(&payload) {
-            Some(state) => snapshot = Some((meta.lsn, state)),
-            None => snapshot_garbage = true,
-        }
-    }
-    let (wal, report) =
-        Wal::open(&layout.wal, layout.wal_options(), vfs).context("opening the WAL")?;
+    let _phase = RecoveryPhase::enter();
+    let options = cairn_recovery::RecoverOptions {
+        wal: layout.wal_options(),
+        store: store_options(),
+        ..cairn_recovery::RecoverOptions::default()
+    };
+    let crl = cairn_recovery::Layout::new(&layout.wal, &layout.snap);
+    let mut machine = Machine {
+        state: SmState::EMPTY,
+        restored: None,
+    };
+    let (wal, store, report) =
+        cairn_recovery::recover(&crl, &options, vfs, &mut machine, &mut |_| {})
+            .context("recovery")?;
     let records: Vec<(u64, Bytes)> = wal
         .reader(Lsn::FIRST)
         .context("reading the WAL")?
         .map(|r| r.map(|(lsn, p)| (lsn.get(), p)))
         .collect::<std::result::Result<_, _>>()
         .context("reading the WAL")?;
-    let (snap_lsn, snap_state) = snapshot.unwrap_or((0, SmState::EMPTY));
-    let mut state = snap_state;
-    let mut applied = snap_lsn;
-    for (lsn, payload) in &records {
-        if *lsn == applied + 1 {
-            state.apply(*lsn, payload);
-            applied = *lsn;
-        }
+    let snapshot = report
+        .snapshot
+        .as_ref()
+        .map(|meta| (meta.lsn, machine.restored.unwrap_or(SmState::EMPTY)));
+    let snap = snapshot.unwrap_or((0, SmState::EMPTY));
+    if report.applied_lsn.get() != records.last().map_or(snap.0, |r| r.0.max(snap.0)) {
+        bail!(
+            "recovery applied up to LSN {} but the log ends at {:?} and the snapshot is at {}",
+            report.applied_lsn,
+            records.last().map(|r| r.0),
+            snap.0
+        );
     }
     Ok(Recovered {
         sys: Sys {
             wal,
             store,
-            state,
-            snap: (snap_lsn, snap_state),
+            state: machine.state,
+            snap,
         },
         records,
         snapshot,
-        snapshot_garbage,
-        report,
+        quarantine_files: report.quarantined_files.clone(),
     })
 }
 
@@ -255,23 +325,23 @@ impl Sys {
         Ok(())
     }
 
-    /// The checkpoint: make the log durable, publish a snapshot of the state at its end,
-    /// then drop the log below it.
+    /// The checkpoint (`cairn_recovery::checkpoint`): the log durable up to the state, a
+    /// snapshot published, the log's front truncated.
     pub fn checkpoint(&mut self) -> Result<()> {
-        self.wal.sync()?;
         let last = self.wal.next_lsn().get() - 1;
+        let machine = Machine {
+            state: self.state,
+            restored: None,
+        };
+        cairn_recovery::checkpoint(
+            &self.wal,
+            &self.store,
+            &machine,
+            Lsn::new(last),
+            cairn_recovery::WalRetention::default(),
+        )?;
         if last > self.snap.0 {
-            let mut pending = self.store.create(
-                NewSnapshot::new(last, 1)
-                    .salt(last.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-                    .created_unix_nanos(last),
-            )?;
-            pending.write_all(&self.state.encode())?;
-            pending.publish()?;
             self.snap = (last, self.state);
-        }
-        if last + 1 > self.wal.first_lsn().get() {
-            self.wal.truncate_front(Lsn::new(last + 1))?;
         }
         Ok(())
     }
