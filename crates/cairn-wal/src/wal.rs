@@ -103,6 +103,20 @@ pub struct Wal {
 impl Wal {
     /// Opens (or creates) the log in `dir`, taking the directory lock and running recovery.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use cairn_io::StdVfs;
+    /// use cairn_wal::{RecoveryMode, Wal, WalOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let options = WalOptions { recovery_mode: RecoveryMode::TolerateTornTail, ..WalOptions::default() };
+    /// let (wal, report) = Wal::open(dir.path(), options, Arc::new(StdVfs::new())).unwrap();
+    /// assert!(!report.torn_tail);
+    /// assert_eq!(report.last_lsn, None); // a new, empty log
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidOptions`]; [`Error::Io`] (including [`cairn_io::Error::Locked`] if
@@ -280,6 +294,17 @@ impl Wal {
     /// Appends records atomically: after a crash, recovery finds all of them or none.
     /// Returns their LSNs, which are consecutive.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use cairn_wal::{Durability, Lsn, Wal, WalOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (wal, _) = Wal::open(dir.path(), WalOptions::default(), Arc::new(cairn_io::StdVfs::new())).unwrap();
+    /// let lsns = wal.append_batch(&[&b"debit"[..], &b"credit"[..]], Durability::Fsync).unwrap();
+    /// assert_eq!(lsns, Lsn::new(1)..=Lsn::new(2));
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Wal::append`], plus [`Error::EmptyBatch`] and [`Error::BatchTooLarge`] (a batch
@@ -305,6 +330,19 @@ impl Wal {
 
     /// Makes every record appended so far durable.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use cairn_wal::{Durability, Lsn, Wal, WalOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (wal, _) = Wal::open(dir.path(), WalOptions::default(), Arc::new(cairn_io::StdVfs::new())).unwrap();
+    /// wal.append(b"a", Durability::None).unwrap();
+    /// wal.append(b"b", Durability::Buffered).unwrap();
+    /// wal.sync().unwrap();
+    /// assert_eq!(wal.durable_lsn(), Lsn::new(2));
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Poisoned`] if the fsync fails (now or earlier).
@@ -317,6 +355,18 @@ impl Wal {
     }
 
     /// Reads one record; `None` if the log does not hold `lsn` (truncated, or never appended).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use cairn_wal::{Durability, Lsn, Wal, WalOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (wal, _) = Wal::open(dir.path(), WalOptions::default(), Arc::new(cairn_io::StdVfs::new())).unwrap();
+    /// let lsn = wal.append(b"hello", Durability::Buffered).unwrap();
+    /// assert_eq!(wal.read(lsn).unwrap().as_deref(), Some(&b"hello"[..]));
+    /// assert_eq!(wal.read(lsn.next()).unwrap(), None);
+    /// ```
     ///
     /// # Errors
     ///
@@ -351,6 +401,20 @@ impl Wal {
     /// An iterator over the records from `from` on (from the first record held, if `from` is
     /// below it), verifying every checksum.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use cairn_wal::{Durability, Lsn, Wal, WalOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (wal, _) = Wal::open(dir.path(), WalOptions::default(), Arc::new(cairn_io::StdVfs::new())).unwrap();
+    /// for i in 0..5u8 {
+    ///     wal.append([i], Durability::Buffered).unwrap();
+    /// }
+    /// let tail: Vec<u8> = wal.reader(Lsn::new(3)).unwrap().map(|r| r.unwrap().1[0]).collect();
+    /// assert_eq!(tail, [2, 3, 4]);
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Closed`]; errors writing buffered records to the OS first.
@@ -366,6 +430,22 @@ impl Wal {
     }
 
     /// A reader that follows new appends, from `from` on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use cairn_wal::{Durability, Lsn, Wal, WalOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (wal, _) = Wal::open(dir.path(), WalOptions::default(), Arc::new(cairn_io::StdVfs::new())).unwrap();
+    /// use std::time::Duration;
+    ///
+    /// let mut tail = wal.tail(Lsn::FIRST).unwrap();
+    /// assert_eq!(tail.next_timeout(Duration::from_millis(1)).unwrap(), None); // nothing yet
+    /// wal.append(b"event", Durability::Buffered).unwrap();
+    /// let (lsn, payload) = tail.next_timeout(Duration::from_secs(1)).unwrap().unwrap();
+    /// assert_eq!((lsn, &payload[..]), (Lsn::FIRST, &b"event"[..]));
+    /// ```
     ///
     /// # Errors
     ///
@@ -409,6 +489,22 @@ impl Wal {
     /// fsync) before any segment file is removed; whole segments below it are then removed
     /// oldest first, one file per call here and one per group fsync, so a crash at any point
     /// leaves a log that starts at or before `lsn` and never has a hole.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use cairn_wal::{Durability, Lsn, Wal, WalOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (wal, _) = Wal::open(dir.path(), WalOptions::default(), Arc::new(cairn_io::StdVfs::new())).unwrap();
+    /// for i in 0..10u8 {
+    ///     wal.append([i], Durability::Buffered).unwrap();
+    /// }
+    /// // A checkpoint now covers records 1..=6.
+    /// wal.truncate_front(Lsn::new(7)).unwrap();
+    /// assert_eq!(wal.first_lsn(), Lsn::new(7));
+    /// assert_eq!(wal.read(Lsn::new(6)).unwrap(), None);
+    /// ```
     ///
     /// # Errors
     ///
@@ -459,6 +555,21 @@ impl Wal {
     /// append gets `lsn`. Durable on return: later segments are removed newest first, the
     /// segment holding `lsn` is cut at its frame and fsynced, so after a crash the log never
     /// shows the dropped records again, alone or mixed with new ones.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use cairn_wal::{Durability, Lsn, Wal, WalOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (wal, _) = Wal::open(dir.path(), WalOptions::default(), Arc::new(cairn_io::StdVfs::new())).unwrap();
+    /// for i in 0..10u8 {
+    ///     wal.append([i], Durability::Fsync).unwrap();
+    /// }
+    /// // A new leader's log conflicts from index 8 on.
+    /// wal.truncate_back(Lsn::new(8)).unwrap();
+    /// assert_eq!(wal.append(b"from the new leader", Durability::Fsync).unwrap(), Lsn::new(8));
+    /// ```
     ///
     /// # Errors
     ///
@@ -544,6 +655,18 @@ impl Wal {
     /// Makes everything appended durable, refuses further calls, and removes purged files.
     /// Closing twice is `Ok`. The directory lock is released when the last clone of the
     /// handle (and every reader) is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use cairn_wal::{Durability, Lsn, Wal, WalOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (wal, _) = Wal::open(dir.path(), WalOptions::default(), Arc::new(cairn_io::StdVfs::new())).unwrap();
+    /// wal.append(b"last words", Durability::None).unwrap();
+    /// wal.close().unwrap(); // durable now
+    /// assert!(matches!(wal.append(b"too late", Durability::Fsync), Err(cairn_wal::Error::Closed)));
+    /// ```
     ///
     /// # Errors
     ///
