@@ -166,6 +166,46 @@ pub enum Error {
          see that first error, and start a new one"
     )]
     PreviousError,
+    /// A snapshot verified completely but is not the one expected: its payload digest differs
+    /// from the digest the caller pinned ([`crate::ImportOptions::expected_digest`]) or the
+    /// one recorded in the object's metadata at export.
+    #[cfg(feature = "object-store")]
+    #[error(
+        "snapshot {} verifies but is not the snapshot expected: its payload digest is \
+         {actual}, expected {expected} (from {expected_from}); the object was replaced or \
+         is stale; nothing was imported",
+        snapshot.display()
+    )]
+    UnexpectedDigest {
+        /// The snapshot file or object.
+        snapshot: PathBuf,
+        /// The digest expected.
+        expected: Digest,
+        /// The digest of the payload as read (and checked against its footer).
+        actual: Digest,
+        /// Where the expected digest came from, e.g. `"the import options"`.
+        expected_from: &'static str,
+    },
+    /// An object-store request failed (network, credentials, missing bucket or object, an
+    /// object replaced while it was being read).
+    #[cfg(feature = "object-store")]
+    #[error(
+        "object store {store}: {op} of {path} failed: {source}; no snapshot was published \
+         locally and the local snapshots are unchanged; check the object, bucket, \
+         credentials and network, then retry"
+    )]
+    ObjectStore {
+        /// What was being done: `"head"`, `"get"`, `"put"`, `"put_multipart"`, `"put_part"`,
+        /// `"complete"`.
+        op: &'static str,
+        /// The object store, as it displays itself (e.g. `AmazonS3(bucket)`).
+        store: String,
+        /// The object's path in the store.
+        path: String,
+        /// The object store's error (boxed: it is large).
+        #[source]
+        source: Box<object_store::Error>,
+    },
     /// An I/O operation through the Vfs failed.
     #[error(transparent)]
     Io(#[from] cairn_io::Error),
@@ -304,6 +344,8 @@ impl Error {
             | Error::DigestMismatch { .. }
             | Error::Corrupt { .. }
             | Error::UnsupportedVersion { .. } => true,
+            #[cfg(feature = "object-store")]
+            Error::UnexpectedDigest { .. } => true,
             Error::Io(e) => e.is_eio(),
             _ => false,
         }
@@ -381,6 +423,16 @@ impl Error {
             | Error::DigestMismatch { .. }
             | Error::Corrupt { .. }
             | Error::UnsupportedVersion { .. } => io::ErrorKind::InvalidData,
+            #[cfg(feature = "object-store")]
+            Error::UnexpectedDigest { .. } => io::ErrorKind::InvalidData,
+            #[cfg(feature = "object-store")]
+            Error::ObjectStore { source, .. } => match **source {
+                object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
+                object_store::Error::AlreadyExists { .. } => io::ErrorKind::AlreadyExists,
+                object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. } => io::ErrorKind::PermissionDenied,
+                _ => io::ErrorKind::Other,
+            },
             Error::Poisoned { .. } | Error::PreviousError => io::ErrorKind::Other,
         }
     }

@@ -16,6 +16,10 @@
 //!   [`SnapshotStore::latest_valid`] falls back to an older snapshot when the newest is
 //!   damaged, saying which were skipped and why.
 //!
+//! With the `object-store` feature, `export` and `import` (async) copy a snapshot to and
+//! from any `object_store::ObjectStore` (S3, GCS, Azure, local, memory), streaming, in
+//! bounded memory, verified on both sides.
+//!
 //! The byte layout is in `docs/FORMAT-snapshot.md`; the publish protocol and its crash
 //! analysis in `docs/DURABILITY-snapshot.md`.
 //!
@@ -52,6 +56,8 @@
 //! ```
 
 mod error;
+#[cfg(feature = "object-store")]
+mod export;
 mod format;
 mod meta;
 mod reader;
@@ -59,6 +65,12 @@ mod store;
 mod writer;
 
 pub use error::{CorruptKind, Error, Result};
+#[cfg(feature = "object-store")]
+pub use export::{
+    ExportOptions, ExportReport, ImportOptions, ImportReport, METADATA_DIGEST, METADATA_LSN,
+    METADATA_TERM, PART_SIZE_DEFAULT, PART_SIZE_MAX, PART_SIZE_MIN, export, export_with, import,
+    import_with,
+};
 pub use format::{
     CHUNK_SIZE_DEFAULT, CHUNK_SIZE_MAX, CHUNK_SIZE_MIN, FORMAT_VERSION, USER_META_SIZE_MAX,
 };
@@ -69,3 +81,8 @@ pub use store::{
     SnapshotStore, StoreOptions,
 };
 pub use writer::SnapshotWriter;
+
+/// The `object_store` crate this crate's export and import are built on, re-exported so
+/// that callers name the same version.
+#[cfg(feature = "object-store")]
+pub use object_store;

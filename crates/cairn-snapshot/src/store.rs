@@ -374,6 +374,13 @@ impl SnapshotStore {
         self.shared.final_path(id)
     }
 
+    /// The Vfs the store works through; the object-store export reads published files
+    /// through it byte for byte.
+    #[cfg(feature = "object-store")]
+    pub(crate) fn vfs(&self) -> &Arc<dyn Vfs> {
+        &self.shared.vfs
+    }
+
     /// The ids of the published snapshots, newest first, from the directory listing alone.
     ///
     /// # Errors
