@@ -66,4 +66,4 @@ pub use options::{Durability, Lsn, RecoveryMode, WalOptions};
 pub use reader::{Reader, TailReader};
 pub use recovery::{DamageNote, RecoveryReport};
 pub use stats::{LATENCY_BUCKETS, WalStats};
-pub use wal::Wal;
+pub use wal::{VerifyReport, Wal};

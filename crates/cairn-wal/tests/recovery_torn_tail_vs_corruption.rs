@@ -252,6 +252,8 @@ fn sealed_segment_damage() {
         wal.append(vec![i as u8; 300], Durability::Buffered)
             .unwrap();
     }
+    let verified = wal.verify().unwrap();
+    assert_eq!(verified.records, 200);
     wal.close().unwrap();
     drop(wal);
     let segs = segment_files(dir.path());
