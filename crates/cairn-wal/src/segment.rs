@@ -102,6 +102,9 @@ pub(crate) struct Cursor {
 
 const CHUNK: usize = 256 << 10;
 
+/// A chunk of zeros to compare preallocated space against.
+static ZEROS: [u8; CHUNK] = [0; CHUNK];
+
 impl Cursor {
     pub(crate) fn new(file: Arc<dyn VfsFile>, file_len: u64, record_size_max: u32) -> Self {
         Self {
@@ -269,7 +272,15 @@ fn probe(cursor: &mut Cursor, from: u64, salt: u64, hole_lsn: u64) -> Result<Pro
         let mut candidates = Vec::new();
         let chunk_len = {
             let chunk = cursor.bytes(chunk_at, CHUNK)?;
-            for (i, w) in chunk.chunks(word).enumerate() {
+            // Fast path for preallocated space: one slice comparison (memcmp) per chunk.
+            let zeros = ZEROS.get(..chunk.len()).unwrap_or(&[]);
+            let all_zero = chunk == zeros;
+            let words = if all_zero {
+                [].chunks(word)
+            } else {
+                chunk.chunks(word)
+            };
+            for (i, w) in words.enumerate() {
                 if w.iter().any(|&b| b != 0) {
                     let at = chunk_at + (i * word) as u64;
                     probe.dirty_end = at + w.len() as u64;
