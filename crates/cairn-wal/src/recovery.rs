@@ -517,22 +517,36 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
         // The segments before `from` end the log now; drop handles on the moved files.
         segments.truncate(from);
         rec.quarantine_files(&paths)?;
-        if tail.is_none() {
-            // The cut fell on a chain problem: the segment before it becomes the tail.
-            if let Some(last) = segments.last().cloned() {
-                let header_bytes = last.header.encode();
-                let scan = segment::scan(
-                    &last.file,
-                    &last.header,
-                    &header_bytes,
-                    options.record_size_max,
-                    options.segment_size_max,
-                    false,
-                )?;
-                rec.report.segments_scanned += 1;
-                let sealed = scan.sealed;
-                tail = Some((scan, sealed));
-            }
+    }
+    if tail.is_none() {
+        // The log now ends at a segment that was not scanned as the last one: the cut fell on
+        // a chain problem (PointInTime), or the newest segments were skipped (SkipCorrupted).
+        // Move skipped trailing files aside so that new segments never overwrite them.
+        let accepted = segments.last().map(|s| s.header.segment_id);
+        let trailing: Vec<PathBuf> = if cut_from.is_some() {
+            Vec::new() // already moved aside above
+        } else {
+            candidates
+                .iter()
+                .filter(|c| accepted.is_none_or(|id| c.id > id))
+                .map(|c| c.path.clone())
+                .collect()
+        };
+        rec.quarantine_files(&trailing)?;
+        if let Some(last) = segments.last().cloned() {
+            let mut header_bytes = [0u8; format::SEGMENT_HEADER_SIZE];
+            last.file.read_exact_at(&mut header_bytes, 0)?;
+            let scan = segment::scan(
+                &last.file,
+                &last.header,
+                &header_bytes,
+                options.record_size_max,
+                options.segment_size_max,
+                false,
+            )?;
+            rec.report.segments_scanned += 1;
+            let sealed = scan.sealed;
+            tail = Some((scan, sealed));
         }
     }
 

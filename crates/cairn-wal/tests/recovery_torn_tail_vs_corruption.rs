@@ -344,3 +344,54 @@ fn sealed_segment_damage() {
         .count();
     assert!(n < 200 && n > 150, "{n}");
 }
+
+#[test]
+fn skip_corrupted_with_a_misplaced_newest_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = open(dir.path(), options(RecoveryMode::TolerateTornTail));
+    for i in 0..60u64 {
+        wal.append(vec![i as u8; 300], Durability::Buffered)
+            .unwrap();
+    }
+    wal.close().unwrap();
+    drop(wal);
+    let segs = segment_files(dir.path());
+    let n = segs.len();
+    assert!(n >= 3);
+    // The newest segment's file holds a copy of an older segment (a misdirected restore).
+    let older = read_all(&segs[n - 2]);
+    let f = std_vfs()
+        .open(&segs[n - 1], cairn_io::OpenMode::ReadWrite)
+        .unwrap();
+    f.set_len(0).unwrap();
+    f.write_all_at(&older, 0).unwrap();
+    drop(f);
+
+    let err = Wal::open(
+        dir.path(),
+        options(RecoveryMode::TolerateTornTail),
+        std_vfs(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    let (wal, report) =
+        Wal::open(dir.path(), options(RecoveryMode::SkipCorrupted), std_vfs()).unwrap();
+    assert!(!report.damage.is_empty());
+    assert!(
+        !report.quarantine_files.is_empty(),
+        "the misplaced file is moved aside"
+    );
+    let last = report.last_lsn.unwrap();
+    assert_eq!(
+        wal.append(b"after", Durability::Fsync).unwrap(),
+        last.next()
+    );
+    drop(wal);
+    let (_wal, again) = Wal::open(
+        dir.path(),
+        options(RecoveryMode::TolerateTornTail),
+        std_vfs(),
+    )
+    .unwrap();
+    assert_eq!(again.last_lsn, Some(last.next()));
+}
