@@ -334,18 +334,6 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
         }
         rec.quarantine_files(std::slice::from_ref(&c.path))?;
     }
-    // Segments wholly below the front watermark (a purge cut short by a crash): finish it,
-    // oldest first.
-    while candidates.len() >= 2
-        && candidates[1]
-            .header
-            .as_ref()
-            .is_ok_and(|h| h.first_lsn <= front)
-    {
-        let c = candidates.remove(0);
-        drop(c.file);
-        rec.remove(&c.path)?;
-    }
 
     let mut segments: Vec<Arc<Segment>> = Vec::new();
     let mut prev: Option<(u64, u64, u32)> = None; // (id, last LSN, segment CRC)
@@ -608,8 +596,37 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
         vfs.sync_dir(dir)?;
     }
 
-    let first_lsn = segments[0].header.first_lsn.max(front);
     let last_lsn = last.last_lsn();
+    let mut front = front;
+    if front > last_lsn + 1 {
+        // The watermark is past the end of the log: records it says exist are gone (the
+        // front is made durable only after everything below it is).
+        let path = dir.join(FRONT_FILE);
+        if !matches!(
+            mode,
+            RecoveryMode::PointInTime | RecoveryMode::SkipCorrupted
+        ) {
+            return Err(corrupt(&path, 0, CorruptKind::BadFront));
+        }
+        rec.report.damage.push(DamageNote {
+            segment: path,
+            offset: 0,
+            kind: CorruptKind::BadFront,
+        });
+        front = 1;
+    }
+    // Segments wholly below the (now validated) front watermark — a purge cut short by a
+    // crash: finish it, oldest first, so the chain stays contiguous.
+    let mut purged = false;
+    while segments.len() >= 2 && segments[1].header.first_lsn <= front {
+        let s = segments.remove(0);
+        rec.remove(&s.path)?;
+        purged = true;
+    }
+    if purged {
+        vfs.sync_dir(dir)?;
+    }
+    let first_lsn = segments[0].header.first_lsn.max(front);
     rec.report.segments = segments.len() as u64;
     rec.report.first_lsn = Some(Lsn::new(first_lsn));
     rec.report.last_lsn = (last_lsn >= first_lsn).then(|| Lsn::new(last_lsn));

@@ -96,3 +96,44 @@ fn truncate_back_then_append_never_mixes_generations() {
     assert_eq!(report.last_lsn, Some(Lsn::FIRST));
     assert_eq!(wal.read(Lsn::FIRST).unwrap().unwrap()[..], b"fresh"[..]);
 }
+
+#[test]
+fn front_past_the_end_of_the_log_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = open(dir.path(), small_options());
+    for i in 1..=50 {
+        wal.append(rec(i, 0), Durability::Buffered).unwrap();
+    }
+    wal.close().unwrap();
+    drop(wal);
+    // A watermark claiming records that the log does not have.
+    let front = dir.path().join("FRONT");
+    std_vfs()
+        .create_new(&front)
+        .unwrap()
+        .write_all_at(&cairn_wal::format::encode_front(1000), 0)
+        .unwrap();
+    let err = cairn_wal::Wal::open(dir.path(), small_options(), std_vfs())
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Corrupt {
+                kind: cairn_wal::CorruptKind::BadFront,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let salvage = cairn_wal::WalOptions {
+        recovery_mode: cairn_wal::RecoveryMode::SkipCorrupted,
+        ..small_options()
+    };
+    let (wal, report) = cairn_wal::Wal::open(dir.path(), salvage, std_vfs()).unwrap();
+    assert_eq!(report.first_lsn, Some(Lsn::FIRST));
+    assert_eq!(
+        wal.append(b"next", Durability::Fsync).unwrap(),
+        Lsn::new(51)
+    );
+}
