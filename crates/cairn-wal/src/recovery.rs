@@ -295,11 +295,18 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
     }
     candidates.sort_by_key(|c| c.id);
 
-    // Unused preallocated segments at the end: remove them.
-    while candidates
-        .last()
-        .is_some_and(|c| c.header == Err(HeaderError::Zeroed))
-    {
+    // Unused preallocated segments at the end (all zeros, header included): remove them. A
+    // zeroed header with data after it is damage, handled with the other bad headers below.
+    while let Some(c) = candidates.last() {
+        if c.header != Err(HeaderError::Zeroed) {
+            break;
+        }
+        let len = c.file.len()?;
+        if dirty_end(&*c.file, format::SEGMENT_HEADER_SIZE as u64, len)?
+            > format::SEGMENT_HEADER_SIZE as u64
+        {
+            break;
+        }
         let c = candidates.pop().expect("checked non-empty");
         drop(c.file);
         rec.remove(&c.path)?;

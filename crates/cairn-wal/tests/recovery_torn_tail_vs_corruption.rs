@@ -395,3 +395,23 @@ fn skip_corrupted_with_a_misplaced_newest_segment() {
     .unwrap();
     assert_eq!(again.last_lsn, Some(last.next()));
 }
+
+#[test]
+fn zeroed_header_over_data_is_damage_not_an_unused_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = write_log(dir.path());
+    poke(&seg, 0, &[0u8; SEGMENT_HEADER_SIZE]);
+    let err = reopen(dir.path(), RecoveryMode::TolerateTornTail).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Corrupt {
+                kind: CorruptKind::BadHeader,
+                offset: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(std_vfs().exists(&seg).unwrap(), "nothing removed");
+}
