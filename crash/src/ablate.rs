@@ -54,7 +54,10 @@ impl Control {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(site);
         if off {
-            *self.skipped.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+            *self
+                .skipped
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
         }
         !off
     }
@@ -64,7 +67,11 @@ impl Control {
 fn site_name(op: &str, path: &Path, is_dir: bool) -> String {
     let text = path.to_string_lossy();
     let class = if text.contains("quarantine") {
-        if text.contains("/snap") { "snapshot-quarantine" } else { "wal-quarantine" }
+        if text.contains("/snap") {
+            "snapshot-quarantine"
+        } else {
+            "wal-quarantine"
+        }
     } else if is_dir {
         match text.trim_end_matches('/') {
             "/db/wal" | "db/wal" => "wal-dir",
@@ -102,7 +109,9 @@ struct AblateVfs {
 
 impl fmt::Debug for AblateVfs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AblateVfs").field("off", &self.control.off).finish_non_exhaustive()
+        f.debug_struct("AblateVfs")
+            .field("off", &self.control.off)
+            .finish_non_exhaustive()
     }
 }
 
@@ -113,19 +122,27 @@ struct AblateFile {
 
 impl fmt::Debug for AblateFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AblateFile").field("path", &self.inner.path()).finish_non_exhaustive()
+        f.debug_struct("AblateFile")
+            .field("path", &self.inner.path())
+            .finish_non_exhaustive()
     }
 }
 
 impl Vfs for AblateVfs {
     fn create_new(&self, path: &Path) -> cairn_io::Result<Box<dyn VfsFile>> {
         let inner = self.sim.create_new(path)?;
-        Ok(Box::new(AblateFile { inner, control: self.control.clone() }))
+        Ok(Box::new(AblateFile {
+            inner,
+            control: self.control.clone(),
+        }))
     }
 
     fn open(&self, path: &Path, mode: OpenMode) -> cairn_io::Result<Box<dyn VfsFile>> {
         let inner = self.sim.open(path, mode)?;
-        Ok(Box::new(AblateFile { inner, control: self.control.clone() }))
+        Ok(Box::new(AblateFile {
+            inner,
+            control: self.control.clone(),
+        }))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> cairn_io::Result<()> {
@@ -222,7 +239,14 @@ fn wrapper(control: &Arc<Control>) -> Wrapper {
 fn jobs() -> Vec<u64> {
     let mut out = Vec::new();
     for p in [2u64, 1] {
-        for syms in [&[0usize, 15][..], &[3, 8], &[11, 14, 16], &[2, 15, 16], &[4, 6, 13], &[8, 16, 0]] {
+        for syms in [
+            &[0usize, 15][..],
+            &[3, 8],
+            &[11, 14, 16],
+            &[2, 15, 16],
+            &[4, 6, 13],
+            &[8, 16, 0],
+        ] {
             out.push(workload::exhaustive_seed(p, syms));
         }
     }
@@ -292,7 +316,9 @@ fn explore_with(off: Option<String>, known: &BTreeSet<String>) -> Found {
         example: None,
     };
     for case in jobs() {
-        let Some(w) = workload::from_case(case) else { continue };
+        let Some(w) = workload::from_case(case) else {
+            continue;
+        };
         let sink = Sink::default();
         explore_workload(&w, &prof, &sink);
         for f in sink.failures.into_inner().unwrap_or_default() {
@@ -310,7 +336,11 @@ fn explore_with(off: Option<String>, known: &BTreeSet<String>) -> Found {
         }
     }
     check::set_wrapper(None);
-    found.hits = control.hits.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    found.hits = control
+        .hits
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     found
 }
 
@@ -319,7 +349,10 @@ pub fn main(json: Option<PathBuf>) -> Result<bool> {
     let start = Instant::now();
     let base = explore_with(None, &BTreeSet::new());
     let baseline = base.new_violations;
-    println!("ablation: {} sync site(s) reached by the workloads", base.hits.len());
+    println!(
+        "ablation: {} sync site(s) reached by the workloads",
+        base.hits.len()
+    );
     if baseline > 0 {
         eprintln!(
             "ablate: the baseline (no site off) already has {baseline} violation(s) of {} kind(s); \
@@ -330,10 +363,17 @@ pub fn main(json: Option<PathBuf>) -> Result<bool> {
     }
     let known = base.signatures.clone();
     // The harness's own set-up is not under test.
-    let sites: Vec<String> = base.hits.iter().filter(|s| !s.ends_with(":harness")).cloned().collect();
+    let sites: Vec<String> = base
+        .hits
+        .iter()
+        .filter(|s| !s.ends_with(":harness"))
+        .cloned()
+        .collect();
     let results: Mutex<Vec<(String, u64, Option<String>)>> = Mutex::new(Vec::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 4);
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
@@ -349,13 +389,18 @@ pub fn main(json: Option<PathBuf>) -> Result<bool> {
             });
         }
     });
-    let mut results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     results.sort();
     let mut detected = 0u64;
     for (site, found, example) in &results {
         if *found > 0 {
             detected += 1;
-            println!("  {site:<40} detected: {}", example.as_deref().unwrap_or(""));
+            println!(
+                "  {site:<40} detected: {}",
+                example.as_deref().unwrap_or("")
+            );
         } else {
             println!("  {site:<40} NOT DETECTED (a missing test, or an unnecessary sync)");
         }

@@ -518,12 +518,17 @@ pub fn after_recovery(
     for q in quarantine {
         if early.file_bytes(q) != image.file_bytes(q) {
             v.add(Kind::StaleFiles, 1, || {
-                format!("quarantine copy {} lost or cut short in a power cut after recovery", q.display())
+                format!(
+                    "quarantine copy {} lost or cut short in a power cut after recovery",
+                    q.display()
+                )
             });
         }
     }
     match recover_guarded(&early, layout) {
-        Err(panic) => v.add(Kind::Panic, 1, || format!("recovery after a power cut panicked: {panic}")),
+        Err(panic) => v.add(Kind::Panic, 1, || {
+            format!("recovery after a power cut panicked: {panic}")
+        }),
         Ok(Err(e)) => v.add(Kind::RecoveryError, 1, || {
             format!("recovery, then a power cut, then recovery failed: {e:#}")
         }),
@@ -630,5 +635,10 @@ pub fn after_recovery(
 
 /// The current thread's watch label (its replay command).
 pub fn current_label() -> String {
-    MY_WATCH.with(|w| w.label.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+    MY_WATCH.with(|w| {
+        w.label
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    })
 }

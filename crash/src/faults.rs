@@ -163,7 +163,9 @@ fn run_rule_class(name: &str, rules: Vec<FaultRule>, expect_failure: bool, class
         if d.failed {
             class.detected += 1;
         } else if expect_failure && d.sim.stats().faults_injected > 0 && rule_is_wal_data(&rule) {
-            class.violation(format!("{name} {rule:?}: the fault fired but no append failed"));
+            class.violation(format!(
+                "{name} {rule:?}: the fault fired but no append failed"
+            ));
         } else {
             class.harmless += 1;
         }
@@ -213,7 +215,11 @@ fn enospc(class: &mut Class) {
         // Space freed; the process restarts on the same machine.
         d.sim.set_capacity(None);
         let v = check::check_image(&d.sim, &layout, &expect(&d), false);
-        class.verdict(&v, "enospc", &format!("capacity {cap}, reopen after space freed"));
+        class.verdict(
+            &v,
+            "enospc",
+            &format!("capacity {cap}, reopen after space freed"),
+        );
         match check::recover_guarded(&d.sim, &layout) {
             Ok(Ok(mut r)) => {
                 let last = r.last_lsn();
@@ -227,7 +233,10 @@ fn enospc(class: &mut Class) {
             }
             other => class.violation(format!(
                 "enospc {cap}: reopen after space freed failed: {}",
-                other.map_or_else(|p| p, |r| r.err().map(|e| format!("{e:#}")).unwrap_or_default())
+                other.map_or_else(
+                    |p| p,
+                    |r| r.err().map(|e| format!("{e:#}")).unwrap_or_default()
+                )
             )),
         }
         let image = d.sim.crash_image(&CrashModel::DropAll);
@@ -285,7 +294,11 @@ fn last_used_segment(image: &SimVfs, files: &[PathBuf]) -> Option<PathBuf> {
     files
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "wal"))
-        .filter(|p| image.durable_file_bytes(p).is_some_and(|b| b.iter().take(64).any(|&x| x != 0)))
+        .filter(|p| {
+            image
+                .durable_file_bytes(p)
+                .is_some_and(|b| b.iter().take(64).any(|&x| x != 0))
+        })
         .max()
         .cloned()
 }
@@ -311,10 +324,10 @@ fn classify(image: &SimVfs, history: &History) -> Outcome {
         Ok(Ok(r)) => {
             let mut v = Verdict::default();
             check::judge(&r, &exp, &mut v);
-            if let Some((kind, what)) = v.first {
-                if kind != Kind::AckedLost {
-                    return Outcome::Wrong(format!("{kind:?}: {what}"));
-                }
+            if let Some((kind, what)) = v.first
+                && kind != Kind::AckedLost
+            {
+                return Outcome::Wrong(format!("{kind:?}: {what}"));
             }
             let last = r.last_lsn();
             if last >= history.len() {
@@ -341,9 +354,16 @@ fn bit_flips(class: &mut Class) {
     let (image, history) = small_log(0xB17, 16, None);
     let layout = Layout::sim(SEGMENT);
     for path in files_under(&image, &layout.wal) {
-        let len = image.durable_file_bytes(&path).map_or(0, |b| b.len() as u64);
+        let len = image
+            .durable_file_bytes(&path)
+            .map_or(0, |b| b.len() as u64);
         for offset in 0..len {
-            let _w = watch(|| format!("cairn-crash faults (bit flip {} @ {offset})", path.display()));
+            let _w = watch(|| {
+                format!(
+                    "cairn-crash faults (bit flip {} @ {offset})",
+                    path.display()
+                )
+            });
             let xor = 1u8 << (offset % 8);
             class.cases += 1;
             match classify(&flipped(&image, &path, offset, xor), &history) {
@@ -363,11 +383,16 @@ fn bit_flips(class: &mut Class) {
     // A snapshot: every byte.
     let (image, history) = small_log(0xB18, 10, Some(10));
     for path in files_under(&image, &layout.snap) {
-        let len = image.durable_file_bytes(&path).map_or(0, |b| b.len() as u64);
+        let len = image
+            .durable_file_bytes(&path)
+            .map_or(0, |b| b.len() as u64);
         for offset in 0..len {
             let _w = watch(|| format!("cairn-crash faults (snapshot bit flip @ {offset})"));
             class.cases += 1;
-            match classify(&flipped(&image, &path, offset, 1u8 << (offset % 8)), &history) {
+            match classify(
+                &flipped(&image, &path, offset, 1u8 << (offset % 8)),
+                &history,
+            ) {
                 Outcome::Detected => class.detected += 1,
                 Outcome::Full => class.harmless += 1,
                 Outcome::TailCut { lost, .. } => class.violation(format!(
@@ -391,7 +416,14 @@ fn truncations(class: &mut Class) {
     let (snap_image, snap_history) = small_log(0x7D, 10, Some(10));
     let mut targets: Vec<(SimVfs, PathBuf, bool, &History)> = segments
         .iter()
-        .map(|p| (image.clone(), p.clone(), Some(p) == last_segment.as_ref(), &history))
+        .map(|p| {
+            (
+                image.clone(),
+                p.clone(),
+                Some(p) == last_segment.as_ref(),
+                &history,
+            )
+        })
         .collect();
     for p in files_under(&snap_image, &layout.snap) {
         targets.push((snap_image.clone(), p, false, &snap_history));
@@ -401,7 +433,9 @@ fn truncations(class: &mut Class) {
         for cut in 0..len {
             let _w = watch(|| format!("cairn-crash faults (truncate {} to {cut})", path.display()));
             let copy = base.crash_image(&CrashModel::DropAll);
-            let Ok(file) = copy.open(&path, OpenMode::ReadWrite) else { continue };
+            let Ok(file) = copy.open(&path, OpenMode::ReadWrite) else {
+                continue;
+            };
             if file.set_len(cut).and_then(|()| file.sync_data()).is_err() {
                 continue;
             }
@@ -439,7 +473,9 @@ fn misdirects(class: &mut Class) {
                 Outcome::Detected => class.detected += 1,
                 Outcome::Full => class.harmless += 1,
                 Outcome::TailCut { .. } => class.undetectable_loss += 1,
-                Outcome::Wrong(what) => class.violation(format!("misdirect write {n} by {delta}: {what}")),
+                Outcome::Wrong(what) => {
+                    class.violation(format!("misdirect write {n} by {delta}: {what}"))
+                }
             }
             let _ = &layout;
         }
@@ -456,7 +492,11 @@ fn dir_entry_loss(class: &mut Class) {
         let _w = watch(|| format!("cairn-crash faults (entry loss {})", path.display()));
         let copy = image.crash_image(&CrashModel::DropAll);
         let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if copy.remove_file(&path).and_then(|()| copy.sync_dir(&parent)).is_err() {
+        if copy
+            .remove_file(&path)
+            .and_then(|()| copy.sync_dir(&parent))
+            .is_err()
+        {
             continue;
         }
         class.cases += 1;
@@ -470,7 +510,9 @@ fn dir_entry_loss(class: &mut Class) {
                 "entry of {} lost: {lost} record(s) lost silently",
                 path.display()
             )),
-            Outcome::Wrong(what) => class.violation(format!("entry of {} lost: {what}", path.display())),
+            Outcome::Wrong(what) => {
+                class.violation(format!("entry of {} lost: {what}", path.display()))
+            }
         }
     }
 }
@@ -499,7 +541,11 @@ pub fn main(json: Option<PathBuf>) -> Result<bool> {
 
     let mut c = Class::default();
     let rules = (0..10)
-        .map(|_| FaultRule::new(FaultKind::ShortWrite).on(Op::Write).per_million(400_000))
+        .map(|_| {
+            FaultRule::new(FaultKind::ShortWrite)
+                .on(Op::Write)
+                .per_million(400_000)
+        })
         .collect();
     run_rule_class("short_write", rules, false, &mut c);
     classes.push(("short_write", c));
@@ -530,7 +576,8 @@ pub fn main(json: Option<PathBuf>) -> Result<bool> {
         figures.push(&format!("{name}_cases"), c.cases);
         figures.push(&format!("{name}_detected"), c.detected);
         figures.push(&format!("{name}_harmless"), c.harmless);
-        if c.undetectable_loss > 0 || matches!(*name, "truncation" | "misdirect" | "dir_entry_loss") {
+        if c.undetectable_loss > 0 || matches!(*name, "truncation" | "misdirect" | "dir_entry_loss")
+        {
             figures.push(&format!("{name}_undetectable_loss"), c.undetectable_loss);
         }
         figures.push(&format!("{name}_violations"), c.violations);

@@ -179,6 +179,63 @@ fn test(root: &Path, json: Option<&Path>) -> Result<()> {
     if let Some(loom) = loom(root, None)? {
         figures.merge("loom_", &loom);
     }
+    // The crash suites (crash/, see docs/TESTING.md) in their CI form, optimised. Each prints
+    // its own figures; they are merged here as `crash_<suite>_<figure>`. Suites listed in
+    // KNOWN_RED fail today because of open bugs the suites found (crash/regressions.txt and
+    // docs/TESTING.md name them): they run and report, but do not fail `xtask test` until
+    // the fix lands and they are taken off the list.
+    const KNOWN_RED: &[&str] = &["sim", "kill", "faults"];
+    let crash_suites: [(&str, &[&str]); 4] = [
+        ("sim", &["sim", "--profile", "ci"]),
+        ("kill", &["kill", "--cycles", "200"]),
+        ("faults", &["faults"]),
+        ("ablate", &["ablate"]),
+    ];
+    let crash_dir = root.join("target/crash-figures");
+    std::fs::create_dir_all(&crash_dir).context("creating target/crash-figures")?;
+    let crash_start = Instant::now();
+    let mut crash_failed = Vec::new();
+    for (suite, args) in crash_suites {
+        let json_path = crash_dir.join(format!("{suite}.json"));
+        let _ = std::fs::remove_file(&json_path);
+        let mut command = Command::new("cargo");
+        command
+            .args(["run", "--release", "-p", "cairn-crash", "--"])
+            .args(args)
+            .arg("--json")
+            .arg(&json_path);
+        eprintln!("$ {}", display(&command));
+        let status = command.status().context("running cairn-crash")?;
+        if let Ok(text) = std::fs::read_to_string(&json_path) {
+            let body = text.trim().trim_start_matches('{').trim_end_matches('}');
+            for pair in body.split(", ") {
+                let Some((key, value)) = pair.split_once(": ") else { continue };
+                let key = format!("crash_{suite}_{}", key.trim_matches('"'));
+                if let Ok(v) = value.parse::<u64>() {
+                    figures.push(&key, v);
+                } else if let Ok(v) = value.parse::<f64>() {
+                    figures.push(&key, v);
+                } else {
+                    figures.push(&key, value.trim_matches('"'));
+                }
+            }
+        }
+        match (status.success(), KNOWN_RED.contains(&suite)) {
+            (true, false) => {}
+            (true, true) => eprintln!(
+                "crash {suite}: passes now; take it off KNOWN_RED in xtask/src/main.rs so it gates CI"
+            ),
+            (false, true) => eprintln!(
+                "crash {suite}: KNOWN RED (open bugs, see crash/regressions.txt); not gating"
+            ),
+            (false, false) => crash_failed.push(suite),
+        }
+    }
+    figures.push("crash_duration_s", crash_start.elapsed().as_secs_f64());
+    if !crash_failed.is_empty() {
+        figures.print("test");
+        bail!("crash suite(s) failed: {}", crash_failed.join(", "));
+    }
     figures.push("test_duration_s", start.elapsed().as_secs_f64());
     figures.print("test");
     if let Some(path) = json {
