@@ -190,9 +190,9 @@ pub enum Error {
     /// object replaced while it was being read).
     #[cfg(feature = "object-store")]
     #[error(
-        "object store {store}: {op} of {path} failed: {source}; no snapshot was published \
-         locally and the local snapshots are unchanged; check the object, bucket, \
-         credentials and network, then retry"
+        "object store {store}: {op} of {path} failed: {source}; the local snapshots are \
+         unchanged (an import published nothing); check the object, bucket, credentials \
+         and network, then retry"
     )]
     ObjectStore {
         /// What was being done: `"head"`, `"get"`, `"put"`, `"put_multipart"`, `"put_part"`,

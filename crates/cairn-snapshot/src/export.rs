@@ -3,9 +3,9 @@
 //!
 //! The object is the snapshot file byte for byte, so it verifies exactly as the file does.
 //! [`export`] reads the file through the store's Vfs and the verifying [`SnapshotReader`]
-//! while it uploads: a part leaves only after the chunks in it passed their CRCs, and the
-//! upload is completed only after the digest and footer matched, so a damaged local snapshot
-//! is never exported. [`import`] fetches the object in ranges pinned to one version (its
+//! while it uploads parts as they fill, and completes the upload (which is what makes the
+//! object appear) only after every chunk CRC, the digest and the footer matched; otherwise it
+//! aborts the upload, so a damaged local snapshot is never exported. [`import`] fetches the object in ranges pinned to one version (its
 //! ETag), streams it through the verifying reader into a new snapshot of the
 //! [`SnapshotStore`], and publishes it (temporary file, fsync, rename, directory fsync) only
 //! after the whole object verified: a corrupted object never becomes a published snapshot.
@@ -15,9 +15,11 @@
 //! between awaits. Callers on a busy multi-threaded runtime should run them inside
 //! `tokio::task::spawn_blocking` + `Handle::block_on`, or on a runtime of their own.
 //!
-//! Memory is bounded by the part size, whatever the snapshot's size: export holds one part
-//! plus one chunk; import holds one part plus one chunk of the snapshot (at most 16 MiB, from
-//! its validated header) plus one chunk of the store's writer.
+//! Memory is bounded by the part size and the chunk sizes, whatever the snapshot's size:
+//! export holds one part, a 64 KiB read-ahead and one chunk of the file; import holds at most
+//! one part plus one chunk of the object fetched ahead, the chunk being verified, and one
+//! chunk of the store's writer. (A snapshot's chunks are at most 16 MiB, bounded by its
+//! header before anything is allocated; the default is 256 KiB.)
 
 use std::collections::VecDeque;
 use std::io::{self, BufReader, Read, Write};
