@@ -424,6 +424,32 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
                 prev = Some((c.id, last_lsn, crc));
                 continue;
             }
+            // No trailer at the end of the file: a seal written but never trimmed (logs from
+            // before regression 3 was fixed). A full scan that ends in a valid seal proves it.
+            rec.report.segments_scanned += 1;
+            let scan = segment::scan(
+                &c.file,
+                &h,
+                &c.header_bytes,
+                options.record_size_max,
+                options.segment_size_max,
+                false,
+            )?;
+            if scan.sealed && scan.problem.is_none() {
+                c.file.set_len(scan.sealed_end)?;
+                c.file.sync_data()?;
+                let (last_lsn, crc) = (scan.last_lsn, scan.sealed_crc);
+                segments.push(Arc::new(Segment::new(
+                    h,
+                    c.path.clone(),
+                    c.file.clone(),
+                    last_lsn,
+                    scan.index,
+                    true,
+                )));
+                prev = Some((c.id, last_lsn, crc));
+                continue;
+            }
             if !(skip || pit) {
                 let len = c.file.len()?;
                 return Err(corrupt(&c.path, len, CorruptKind::Unsealed));
@@ -588,6 +614,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
                 index: Vec::new(),
                 sealed: false,
                 sealed_crc: 0,
+                sealed_end: 0,
                 problem: None,
                 skipped: Vec::new(),
             },
@@ -596,6 +623,17 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
     }
     let (scan, sealed) = tail.expect("the last segment is always scanned");
     let last = segments.last().expect("at least one segment").clone();
+
+    // A seal written but not yet trimmed (a crash between the footer write and `set_len`):
+    // trim it now, so that once a newer segment exists this one ends with its trailer, which
+    // is where a clean open looks for it.
+    if sealed && last.file.len()? > scan.sealed_end {
+        assert!(
+            scan.sealed_end > format::SEGMENT_HEADER_SIZE as u64,
+            "a seal follows the header"
+        );
+        last.file.set_len(scan.sealed_end)?;
+    }
 
     // Trust nothing until it is durable: fsync the tail segment and the directory.
     if !crate::ablate::skip("recovery_fsync") {

@@ -219,6 +219,8 @@ pub(crate) struct ScanResult {
     pub(crate) sealed: bool,
     /// The segment CRC stored in that footer.
     pub(crate) sealed_crc: u32,
+    /// Where the seal (footer frame + trailer) ends, if sealed: the file must end there.
+    pub(crate) sealed_end: u64,
     pub(crate) problem: Option<ScanProblem>,
     /// Byte ranges skipped in [`crate::RecoveryMode::SkipCorrupted`].
     pub(crate) skipped: Vec<(u64, u64)>,
@@ -340,6 +342,7 @@ pub(crate) fn scan(
         index: Vec::new(),
         sealed: false,
         sealed_crc: 0,
+        sealed_end: 0,
         problem: None,
         skipped: Vec::new(),
     };
@@ -430,6 +433,7 @@ pub(crate) fn scan(
                 if footer_ok && trailer_ok {
                     result.sealed = true;
                     result.sealed_crc = footer.map_or(0, |(_, crc)| crc);
+                    result.sealed_end = trailer_at + format::TRAILER_SIZE as u64;
                     return Ok(result);
                 }
                 if footer_ok {
