@@ -33,6 +33,8 @@ const SYNC_DIR: u8 = 7;
 const RENAME: u8 = 8;
 const REMOVE: u8 = 9;
 const MKDIR: u8 = 10;
+/// Written after a call returns (whatever its result): the call before it is complete.
+const DONE: u8 = 11;
 
 /// Appends journal records to one file.
 #[derive(Debug)]
@@ -78,7 +80,13 @@ impl Journal {
     }
 }
 
-/// A Vfs that journals every mutating call before making it.
+impl Journal {
+    fn done(&self) {
+        self.record(DONE, Path::new(""), None, 0, 0, &[]);
+    }
+}
+
+/// A Vfs that journals every mutating call before making it, and marks it done after.
 pub struct JournalVfs {
     inner: Arc<dyn Vfs>,
     journal: Arc<Journal>,
@@ -113,7 +121,9 @@ impl fmt::Debug for JournalFile {
 impl Vfs for JournalVfs {
     fn create_new(&self, path: &Path) -> cairn_io::Result<Box<dyn VfsFile>> {
         self.journal.record(CREATE, path, None, 0, 0, &[]);
-        let inner = self.inner.create_new(path)?;
+        let inner = self.inner.create_new(path);
+        self.journal.done();
+        let inner = inner?;
         Ok(Box::new(JournalFile {
             inner,
             journal: self.journal.clone(),
@@ -130,12 +140,16 @@ impl Vfs for JournalVfs {
 
     fn rename(&self, from: &Path, to: &Path) -> cairn_io::Result<()> {
         self.journal.record(RENAME, from, Some(to), 0, 0, &[]);
-        self.inner.rename(from, to)
+        let result = self.inner.rename(from, to);
+        self.journal.done();
+        result
     }
 
     fn remove_file(&self, path: &Path) -> cairn_io::Result<()> {
         self.journal.record(REMOVE, path, None, 0, 0, &[]);
-        self.inner.remove_file(path)
+        let result = self.inner.remove_file(path);
+        self.journal.done();
+        result
     }
 
     fn list(&self, dir: &Path) -> cairn_io::Result<Vec<String>> {
@@ -144,12 +158,16 @@ impl Vfs for JournalVfs {
 
     fn create_dir_all(&self, dir: &Path) -> cairn_io::Result<()> {
         self.journal.record(MKDIR, dir, None, 0, 0, &[]);
-        self.inner.create_dir_all(dir)
+        let result = self.inner.create_dir_all(dir);
+        self.journal.done();
+        result
     }
 
     fn sync_dir(&self, dir: &Path) -> cairn_io::Result<()> {
         self.journal.record(SYNC_DIR, dir, None, 0, 0, &[]);
-        self.inner.sync_dir(dir)
+        let result = self.inner.sync_dir(dir);
+        self.journal.done();
+        result
     }
 
     fn exists(&self, path: &Path) -> cairn_io::Result<bool> {
@@ -173,31 +191,41 @@ impl VfsFile for JournalFile {
     fn write_at(&self, buf: &[u8], offset: u64) -> cairn_io::Result<usize> {
         self.journal
             .record(WRITE, self.inner.path(), None, offset, 0, buf);
-        self.inner.write_at(buf, offset)
+        let result = self.inner.write_at(buf, offset);
+        self.journal.done();
+        result
     }
 
     fn set_len(&self, len: u64) -> cairn_io::Result<()> {
         self.journal
             .record(SET_LEN, self.inner.path(), None, len, 0, &[]);
-        self.inner.set_len(len)
+        let result = self.inner.set_len(len);
+        self.journal.done();
+        result
     }
 
     fn allocate(&self, offset: u64, len: u64) -> cairn_io::Result<()> {
         self.journal
             .record(ALLOCATE, self.inner.path(), None, offset, len, &[]);
-        self.inner.allocate(offset, len)
+        let result = self.inner.allocate(offset, len);
+        self.journal.done();
+        result
     }
 
     fn sync_data(&self) -> cairn_io::Result<()> {
         self.journal
             .record(SYNC_DATA, self.inner.path(), None, 0, 0, &[]);
-        self.inner.sync_data()
+        let result = self.inner.sync_data();
+        self.journal.done();
+        result
     }
 
     fn sync_all(&self) -> cairn_io::Result<()> {
         self.journal
             .record(SYNC_ALL, self.inner.path(), None, 0, 0, &[]);
-        self.inner.sync_all()
+        let result = self.inner.sync_all();
+        self.journal.done();
+        result
     }
 
     fn len(&self) -> cairn_io::Result<u64> {
@@ -217,6 +245,9 @@ pub struct Replayer {
     handles: HashMap<PathBuf, Box<dyn VfsFile>>,
     /// Calls whose replay failed (the real call may have failed the same way).
     pub failed_calls: u64,
+    /// The paths of a call journaled but not marked done: the process died during it, so
+    /// the real file system may or may not show it.
+    pub inflight: Vec<PathBuf>,
 }
 
 impl Replayer {
@@ -227,6 +258,7 @@ impl Replayer {
             offset: 0,
             handles: HashMap::new(),
             failed_calls: 0,
+            inflight: Vec::new(),
         }
     }
 
@@ -273,6 +305,14 @@ impl Replayer {
         let a = u64::from_le_bytes(r[nums..nums + 8].try_into().expect("8"));
         let b = u64::from_le_bytes(r[nums + 8..nums + 16].try_into().expect("8"));
         let data = &r[nums + 16..];
+        if op == DONE {
+            self.inflight.clear();
+            return;
+        }
+        self.inflight = vec![path.clone()];
+        if op == RENAME {
+            self.inflight.push(to.clone());
+        }
         let ok = match op {
             CREATE => match self.sim.create_new(&path) {
                 Ok(f) => {

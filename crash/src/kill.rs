@@ -239,6 +239,7 @@ pub fn main(cycles: u64, seed: Option<u64>, json: Option<PathBuf>) -> Result<boo
     let mut killed = 0u64;
     let mut powerloss = 0u64;
     let mut journal_mismatches = 0u64;
+    let mut inflight_calls = 0u64;
     let mut record = |v: &Verdict, what: &str, counts: &mut Counts| {
         counts.add(&v.counts);
         if let (Some((kind, msg)), None) = (&v.first, &first_problem) {
@@ -326,24 +327,32 @@ pub fn main(cycles: u64, seed: Option<u64>, json: Option<PathBuf>) -> Result<boo
         // StdVfs's lock files are not part of the store (SimVfs keeps locks in a registry).
         real.retain(|(p, _)| p.file_name().is_none_or(|n| n != "LOCK"));
         let sim_tree = replayer.sim.live_tree();
-        for (path, bytes) in &real {
-            if sim_tree.files.get(path) != Some(bytes) {
-                journal_mismatches += 1;
-                if journal_mismatches <= 3 {
-                    eprintln!(
-                        "journal replay differs from the real file system at {}",
-                        path.display()
-                    );
-                }
-            }
-        }
-        let sim_count = sim_tree
+        let inflight = std::mem::take(&mut replayer.inflight);
+        let db = base.join("db");
+        let mut sim_files: Vec<&PathBuf> = sim_tree
             .files
             .keys()
-            .filter(|p| p.starts_with(base.join("db")))
-            .count();
-        if sim_count != real.len() {
+            .filter(|p| p.starts_with(&db) && !inflight.contains(p))
+            .collect();
+        sim_files.sort();
+        let mut real_paths: Vec<&PathBuf> = real
+            .iter()
+            .map(|(p, _)| p)
+            .filter(|p| !inflight.contains(p))
+            .collect();
+        real_paths.sort();
+        let mut mismatch = sim_files != real_paths;
+        for (path, bytes) in &real {
+            if !inflight.contains(path) && sim_tree.files.get(path) != Some(bytes) {
+                mismatch = true;
+            }
+        }
+        if !inflight.is_empty() {
+            inflight_calls += 1;
+        }
+        if mismatch {
             journal_mismatches += 1;
+            eprintln!("cycle {cycle}: the journal replay differs from the real file system");
         }
 
         // 2. Power loss on the real interleaving.
@@ -413,6 +422,7 @@ pub fn main(cycles: u64, seed: Option<u64>, json: Option<PathBuf>) -> Result<boo
     figures.push("killed_by_parent", killed);
     figures.push("powerloss_images_checked", powerloss);
     figures.push("journal_mismatches", journal_mismatches);
+    figures.push("kills_during_a_call", inflight_calls);
     for (kind, name) in KINDS {
         if kind != Kind::AckedLost {
             figures.push(name, counts.get(kind));
