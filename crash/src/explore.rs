@@ -445,7 +445,7 @@ impl Profile {
             "ci" => Profile {
                 name: "ci",
                 alphabet: workload::ALPHABET_CI.to_vec(),
-                preambles: vec![0, 1],
+                preambles: vec![1, 2],
                 subset_pending_max: 10,
                 torn_seeds: 1,
                 tears: true,
@@ -462,12 +462,12 @@ impl Profile {
             "long" => Profile {
                 name: "long",
                 alphabet: (0..workload::ALPHABET.len()).collect(),
-                preambles: vec![0, 1],
+                preambles: vec![0, 1, 2],
                 subset_pending_max: 10,
                 torn_seeds: 2,
                 tears: true,
                 compound_process: true,
-                deep_all: true,
+                deep_all: false,
                 random_workloads: 60,
                 random_ops: 300,
                 random_cuts: 80,
@@ -1332,7 +1332,14 @@ pub fn main(
                         }
                         Job::Threaded(case) => explore_threaded(*case, &prof, &sink),
                     }
-                    workload_count.fetch_add(1, Ordering::Relaxed);
+                    let done = workload_count.fetch_add(1, Ordering::Relaxed) + 1;
+                    if done % 1000 == 0 {
+                        eprintln!(
+                            "  {done} of {} workloads, {:.0} s",
+                            jobs.len(),
+                            start.elapsed().as_secs_f64()
+                        );
+                    }
                 }
             });
         }
