@@ -518,6 +518,7 @@ fn run(args: &Args, command: String) -> Result<()> {
 
     // Latency: every subject and a raw fdatasync loop, interleaved in small chunks; once with
     // small segments (only subjects with a segment-size knob) and once in steady state.
+    let mut raw_latency = Vec::new();
     let knobbed: Vec<Peer> = peers.iter().copied().filter(|p| p.rotation_knob).collect();
     for (kind, participants, segment) in [
         ("rotation", &knobbed, profile.rotation_segment),
@@ -568,6 +569,9 @@ fn run(args: &Args, command: String) -> Result<()> {
                 };
                 row.values.insert(peer.name, value);
             }
+        }
+        if kind == "steady" {
+            raw_latency = raw;
         }
         for (peer, result) in participants.iter().zip(samples) {
             match result {
@@ -662,6 +666,7 @@ fn run(args: &Args, command: String) -> Result<()> {
         honesty: honesty_verdicts,
         mappings,
         latency_runs,
+        raw_latency,
         latency_setup: format!(
             "Latency: up to {} durable 1 KiB appends by one writer per subject (at most {} s per participant), all subjects and a raw pwrite + fdatasync loop interleaved in chunks of 64 appends so they share the machine's noise; with {} MiB segments (rotating) and with {} MiB segments (steady); subjects without a segment-size knob are in the steady run only",
             profile.latency_count,

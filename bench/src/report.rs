@@ -89,6 +89,8 @@ pub struct Report {
     pub mappings: BTreeMap<&'static str, &'static str>,
     /// Sorted latencies (ns) per subject of the run across rotations and of the steady run.
     pub latency_runs: BTreeMap<&'static str, (Vec<u64>, Vec<u64>)>,
+    /// Sorted latencies (ns) of the raw fdatasync loop interleaved with the steady run.
+    pub raw_latency: Vec<u64>,
     /// Description of the latency runs.
     pub latency_setup: String,
     /// Description of the recovery volume.
@@ -326,6 +328,25 @@ impl Report {
         t
     }
 
+    /// One line per n/a or failed cell, grouped by reason.
+    fn cell_notes(&self) -> Vec<String> {
+        let mut notes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for row in &self.rows {
+            for (name, value) in &row.values {
+                let why = match value {
+                    Value::NotApplicable(why) => format!("{name} n/a ({why})"),
+                    Value::Failed(error) => format!("{name} failed: {error}"),
+                    Value::Measured(_) => continue,
+                };
+                notes.entry(why).or_default().push(row.label.clone());
+            }
+        }
+        notes
+            .into_iter()
+            .map(|(why, rows)| format!("{why}: {}", rows.join("; ")))
+            .collect()
+    }
+
     /// Everything, for the terminal.
     pub fn text(&self) -> String {
         let mut t = String::new();
@@ -342,6 +363,9 @@ impl Report {
             "== issue 6 targets (Cairn) ==\n{}",
             self.headline_table()
         );
+        for note in self.cell_notes() {
+            let _ = writeln!(t, "note: {note}");
+        }
         if !self.absent.is_empty() {
             let _ = writeln!(t, "== not run ==");
             for (name, why) in &self.absent {
@@ -538,10 +562,14 @@ impl Report {
              ![append latency CDF across segment rotations](bench/latency-cdf.svg)\n\n\
              ![recovery MB/s](bench/recovery.svg)\n"
         );
-        if !self.absent.is_empty() {
-            let _ = writeln!(md, "## Not measured\n");
+        let notes = self.cell_notes();
+        if !self.absent.is_empty() || !notes.is_empty() {
+            let _ = writeln!(md, "## Not measured, n/a and failed cells\n");
             for (name, why) in &self.absent {
                 let _ = writeln!(md, "- {name}: {why}");
+            }
+            for note in notes {
+                let _ = writeln!(md, "- {note}");
             }
         }
         std::fs::write(docs.join("BENCHMARKS.md"), md)?;
@@ -594,12 +622,14 @@ impl Report {
             min: 1.0,
             max: 16.0,
             log: true,
+            ticks: vec![1.0, 4.0, 16.0],
         };
         let y = Axis {
             label: "durable appends/s (128 B)".into(),
             min: (min * 0.5).max(1.0),
             max: max * 2.0,
             log: true,
+            ticks: Vec::new(),
         };
         svg::lines("Durable appends/s vs writer threads", &x, &y, &series, true)
     }
@@ -608,12 +638,16 @@ impl Report {
         let mut series = Vec::new();
         let mut lo = f64::MAX;
         let mut hi = 1.0f64;
-        for s in &self.subjects {
-            let Some((rotating, steady)) = self.latency_runs.get(s) else {
-                continue;
-            };
+        let empty = Vec::new();
+        let raw = [("raw fdatasync", (&empty, &self.raw_latency))];
+        let runs = self
+            .subjects
+            .iter()
+            .filter_map(|s| self.latency_runs.get(s).map(|(r, st)| (*s, (r, st))))
+            .chain(raw);
+        for (s, (rotating, steady)) in runs {
             for (run, label) in [(rotating, "rotating"), (steady, "steady")] {
-                if run.is_empty() || (label == "steady" && *s != CAIRN) {
+                if run.is_empty() || (label == "steady" && s != CAIRN && s != "raw fdatasync") {
                     continue;
                 }
                 let points: Vec<(f64, f64)> = (0..=200)
@@ -635,12 +669,14 @@ impl Report {
             min: (lo * 0.8).max(1.0),
             max: hi * 1.2,
             log: true,
+            ticks: Vec::new(),
         };
         let y = Axis {
             label: "fraction of appends".into(),
             min: 0.0,
             max: 1.0,
             log: false,
+            ticks: Vec::new(),
         };
         svg::lines(
             "Append latency CDF across segment rotations",
@@ -679,6 +715,7 @@ impl Report {
             min: 0.0,
             max: max * 1.1,
             log: false,
+            ticks: Vec::new(),
         };
         svg::bars(
             "Recovery: open + read every record",

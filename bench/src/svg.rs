@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-const WIDTH: f64 = 720.0;
+const WIDTH: f64 = 780.0;
 const HEIGHT: f64 = 420.0;
 const LEFT: f64 = 80.0;
-const RIGHT: f64 = 170.0;
+const RIGHT: f64 = 230.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 60.0;
 const COLOURS: [&str; 8] = [
@@ -24,6 +24,8 @@ pub struct Axis {
     pub max: f64,
     /// Logarithmic scale.
     pub log: bool,
+    /// Tick positions; empty for automatic ones.
+    pub ticks: Vec<f64>,
 }
 
 impl Axis {
@@ -37,6 +39,9 @@ impl Axis {
     }
 
     fn ticks(&self) -> Vec<f64> {
+        if !self.ticks.is_empty() {
+            return self.ticks.clone();
+        }
         let in_range = |t: &f64| *t >= self.min * 0.999 - 1e-12 && *t <= self.max * 1.001 + 1e-12;
         if self.log {
             let lo = self.min.max(1e-12).log10().floor() as i32;
