@@ -199,7 +199,7 @@ fn eio_rules(op: Op, needle: &str, count: u64) -> Vec<FaultRule> {
 /// ENOSPC at many capacities, then space freed.
 fn enospc(class: &mut Class) {
     let layout = Layout::sim(SEGMENT);
-    for (i, cap) in (6_000..40_000u64).step_by(1_250).enumerate() {
+    for (i, cap) in (4_000..20_000u64).step_by(400).enumerate() {
         let _w = watch(|| format!("cairn-crash faults (enospc capacity {cap})"));
         let seed = derive(0x0E05, i as u64);
         let d = drive(seed, None, Some(cap));
