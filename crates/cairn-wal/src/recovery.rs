@@ -139,6 +139,21 @@ pub(crate) fn write_front(vfs: &dyn Vfs, dir: &Path, lsn: u64) -> Result<()> {
     Ok(())
 }
 
+/// Writes `[from, to)` of a file back over itself, so that the pages are dirty again and the
+/// next fsync writes them.
+fn rewrite(file: &dyn VfsFile, from: u64, to: u64) -> Result<()> {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut at = from;
+    // Bounded: `at` grows by a full buffer each round until `to`.
+    while at < to {
+        let n = usize::try_from((to - at).min(buf.len() as u64)).unwrap_or(0);
+        file.read_exact_at(&mut buf[..n], at)?;
+        file.write_all_at(&buf[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
 /// The end of the last non-zero byte in `[from, len)`, reading backwards in chunks.
 fn dirty_end(file: &dyn VfsFile, from: u64, len: u64) -> Result<u64> {
     const STEP: u64 = 64 << 10;
@@ -615,6 +630,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
                 sealed: false,
                 sealed_crc: 0,
                 sealed_end: 0,
+                synced_lsn: 0,
                 problem: None,
                 skipped: Vec::new(),
             },
@@ -634,6 +650,24 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
         );
         last.file.set_len(scan.sealed_end)?;
     }
+
+    // Bytes recovery read may be only in the page cache: after a failed fsync Linux marks the
+    // pages clean, so a later fsync would not write them. Rewrite the part of the tail that was
+    // not known durable when its last frame was written (from the frame after its synced
+    // LSN, found through the sparse index; from the header if nothing in the segment was
+    // known durable), so the fsync below really makes durable what recovery reports.
+    let valid_end = if sealed { scan.sealed_end } else { scan.end };
+    let rewrite_from = if scan.synced_lsn < last.header.first_lsn {
+        0
+    } else {
+        let target = scan.synced_lsn + 1;
+        scan.index
+            .iter()
+            .take_while(|&&(lsn, _)| lsn <= target)
+            .last()
+            .map_or(format::SEGMENT_HEADER_SIZE as u64, |&(_, offset)| offset)
+    };
+    rewrite(&*last.file, rewrite_from, valid_end)?;
 
     // Trust nothing until it is durable: fsync the tail segment and the directory.
     if !crate::ablate::skip("recovery_fsync") {
@@ -659,6 +693,11 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
             kind: CorruptKind::BadFront,
         });
         front = 1;
+    }
+    // The watermark recovery acts on must be durable, not just visible: if the directory
+    // fsync after its rename failed, the new name may never reach the disk. Write it again.
+    if names.iter().any(|n| n == FRONT_FILE) {
+        write_front(vfs, dir, front)?;
     }
     // Segments wholly below the (now validated) front watermark — a purge cut short by a
     // crash: finish it, oldest first, so the chain stays contiguous.

@@ -221,6 +221,9 @@ pub(crate) struct ScanResult {
     pub(crate) sealed_crc: u32,
     /// Where the seal (footer frame + trailer) ends, if sealed: the file must end there.
     pub(crate) sealed_end: u64,
+    /// The highest "synced LSN" of the frames kept: every LSN up to it had been fsynced
+    /// successfully when those frames were written.
+    pub(crate) synced_lsn: u64,
     pub(crate) problem: Option<ScanProblem>,
     /// Byte ranges skipped in [`crate::RecoveryMode::SkipCorrupted`].
     pub(crate) skipped: Vec<(u64, u64)>,
@@ -235,6 +238,7 @@ pub(crate) fn index_stride(segment_size_max: u64) -> u64 {
 enum Decoded {
     Record {
         lsn: u64,
+        synced: u64,
         batch: u32,
         size: u64,
         payload_len: u64,
@@ -343,11 +347,13 @@ pub(crate) fn scan(
         sealed: false,
         sealed_crc: 0,
         sealed_end: 0,
+        synced_lsn: 0,
         problem: None,
         skipped: Vec::new(),
     };
     let mut pending = committed.clone();
     let mut pending_records = 0u64;
+    let mut pending_synced = 0u64;
     let mut pending_bytes = 0u64;
     let mut pending_index: Vec<(u64, u64)> = Vec::new();
     let mut batch_remaining: Option<u32> = None;
@@ -360,6 +366,7 @@ pub(crate) fn scan(
         let decoded = match cursor.frame(offset, salt)? {
             Ok(frame) if frame.kind == FrameKind::Record => Decoded::Record {
                 lsn: frame.lsn,
+                synced: frame.synced_lsn,
                 batch: frame.batch_remaining,
                 size: frame.size,
                 payload_len: frame.payload.len() as u64,
@@ -376,6 +383,7 @@ pub(crate) fn scan(
         let bad_kind = match decoded {
             Decoded::Record {
                 lsn,
+                synced,
                 batch,
                 size,
                 payload_len,
@@ -392,6 +400,7 @@ pub(crate) fn scan(
                         next_index_at = offset + stride;
                     }
                     pending_records += 1;
+                    pending_synced = pending_synced.max(synced);
                     pending_bytes += payload_len;
                     offset += size;
                     expected += 1;
@@ -400,6 +409,7 @@ pub(crate) fn scan(
                         result.end = offset;
                         result.last_lsn = expected - 1;
                         result.records += pending_records;
+                        result.synced_lsn = result.synced_lsn.max(pending_synced);
                         result.payload_bytes += pending_bytes;
                         result.hasher = pending.clone();
                         result.index.append(&mut pending_index);
@@ -591,11 +601,11 @@ pub(crate) fn create_segment_file(
     let file = match vfs.create_new(&path) {
         Ok(file) => file,
         Err(e) if take_over && e.is_already_exists() => {
-            // A spare prepared concurrently or left by a crash: start it over. Any stale bytes
-            // carry another salt and can never pass as frames of the new segment.
-            let file = vfs.open(&path, cairn_io::OpenMode::ReadWrite)?;
-            file.set_len(0)?;
-            file
+            // A spare prepared concurrently or left by a crash: replace it. A fresh entry, not
+            // the old one: if the old entry's directory fsync failed, that entry may never
+            // become durable (Linux drops it, and a later fsync does not retry it).
+            vfs.remove_file(&path)?;
+            vfs.create_new(&path)?
         }
         Err(e) => return Err(e.into()),
     };
