@@ -596,3 +596,30 @@ impl VfsFile for KillFile {
         self.inner.path()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replay_holds_what_the_real_file_system_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal_path = dir.path().join("journal.bin");
+        let journal = Journal::open(&journal_path).unwrap();
+        let vfs = JournalVfs::new(Arc::new(cairn_io::StdVfs::new()), journal);
+        let data = dir.path().join("d");
+        vfs.create_dir_all(&data).unwrap();
+        let f = vfs.create_new(&data.join("a.tmp")).unwrap();
+        f.write_all_at(b"hello", 0).unwrap();
+        f.sync_data().unwrap();
+        drop(f);
+        vfs.rename(&data.join("a.tmp"), &data.join("a")).unwrap();
+        vfs.sync_dir(&data).unwrap();
+        let mut replay = Replayer::new(1);
+        replay.catch_up(&journal_path).unwrap();
+        assert!(replay.inflight.is_empty());
+        assert_eq!(replay.failed_calls, 0);
+        assert_eq!(replay.sim.file_bytes(&data.join("a")).unwrap(), b"hello");
+        assert!(replay.sim.file_bytes(&data.join("a.tmp")).is_none());
+    }
+}
