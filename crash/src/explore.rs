@@ -1387,7 +1387,7 @@ pub fn main(
                         Job::Threaded(case) => explore_threaded(*case, &prof, &sink),
                     }
                     let done = workload_count.fetch_add(1, Ordering::Relaxed) + 1;
-                    if done % 1000 == 0 {
+                    if done.is_multiple_of(1000) {
                         eprintln!(
                             "  {done} of {} workloads, {:.0} s",
                             jobs.len(),
