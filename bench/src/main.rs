@@ -436,6 +436,7 @@ fn run(args: &Args, command: String) -> Result<()> {
     }
 
     let raw_dir = workload::fresh_dir(&args.dir, "raw")?;
+    let mut paired = BTreeMap::new();
     // Throughput: repeats outside, subjects inside, so that a burst of noise from other work on
     // the machine lands on every subject of a cell rather than on one.
     for (cell, row) in profile.cells.iter().zip(rows.iter_mut()) {
@@ -471,6 +472,13 @@ fn run(args: &Args, command: String) -> Result<()> {
                 }
             }
         }
+        // Only complete series pair up repeat by repeat (a failed subject has fewer runs).
+        let complete: BTreeMap<&'static str, Vec<f64>> = rates
+            .iter()
+            .filter(|(_, v)| v.len() == raw.len())
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        paired.insert(row.key.clone(), (raw.clone(), complete));
         let raw = Spread::of(&raw).context("no raw runs")?;
         let runs = profile.budget.repeats;
         let what = match cell.mode {
@@ -667,6 +675,7 @@ fn run(args: &Args, command: String) -> Result<()> {
         mappings,
         latency_runs,
         raw_latency,
+        paired,
         latency_setup: format!(
             "Latency: up to {} durable 1 KiB appends by one writer per subject (at most {} s per participant), all subjects and a raw pwrite + fdatasync loop interleaved in chunks of 64 appends so they share the machine's noise; with {} MiB segments (rotating) and with {} MiB segments (steady); subjects without a segment-size knob are in the steady run only",
             profile.latency_count,

@@ -37,6 +37,9 @@ impl Value {
     }
 }
 
+/// Per-repeat values of one throughput row: the raw-file runs, and each subject's runs.
+pub type PairedRuns = (Vec<f64>, BTreeMap<&'static str, Vec<f64>>);
+
 /// One figure across all subjects.
 #[derive(Clone, Debug)]
 pub struct Row {
@@ -89,6 +92,10 @@ pub struct Report {
     pub mappings: BTreeMap<&'static str, &'static str>,
     /// Sorted latencies (ns) per subject of the run across rotations and of the steady run.
     pub latency_runs: BTreeMap<&'static str, (Vec<u64>, Vec<u64>)>,
+    /// Per-repeat values of the throughput rows, by row key: the raw-file run and each subject's
+    /// run of the same repeat, for ratios taken repeat by repeat (paired) rather than between
+    /// medians measured at different moments.
+    pub paired: BTreeMap<String, PairedRuns>,
     /// Sorted latencies (ns) of the raw fdatasync loop interleaved with the steady run.
     pub raw_latency: Vec<u64>,
     /// Description of the latency runs.
@@ -129,6 +136,37 @@ impl Report {
         best
     }
 
+    /// Median over repeats of `a[i] / b[i]`, when both have one value per repeat.
+    fn paired_median(a: &[f64], b: &[f64]) -> Option<f64> {
+        if a.is_empty() || a.len() != b.len() {
+            return None;
+        }
+        let ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+        Spread::of(&ratios).map(|s| s.median)
+    }
+
+    /// Cairn ÷ the row's limit: paired repeat by repeat where possible, else of the medians.
+    pub fn ratio_vs_limit(&self, row: &Row) -> Option<f64> {
+        let cairn = row.values.get(CAIRN)?.median()?;
+        let (limit, _) = row.limit.as_ref()?;
+        let paired = self
+            .paired
+            .get(&row.key)
+            .and_then(|(raw, runs)| Self::paired_median(runs.get(CAIRN)?, raw));
+        Some(paired.unwrap_or(cairn / limit))
+    }
+
+    /// Cairn ÷ a peer in a row: paired repeat by repeat where possible, else of the medians.
+    pub fn ratio_vs(&self, row: &Row, peer: &str) -> Option<f64> {
+        let cairn = row.values.get(CAIRN)?.median()?;
+        let other = row.values.get(peer)?.median()?;
+        let paired = self
+            .paired
+            .get(&row.key)
+            .and_then(|(_, runs)| Self::paired_median(runs.get(CAIRN)?, runs.get(peer)?));
+        Some(paired.unwrap_or(cairn / other))
+    }
+
     fn row(&self, key: &str) -> Option<&Row> {
         self.rows.iter().find(|r| r.key == key)
     }
@@ -139,20 +177,17 @@ impl Report {
 
     /// The five headline ratios of issue 6 (absent when a figure is missing).
     pub fn headline(&self) -> Vec<(&'static str, Option<f64>, &'static str)> {
-        // The raw loop run interleaved with the subjects in the same cell.
-        let raw_1t = self
+        // Against the raw loop run interleaved with the subjects in the same cell, repeat by repeat.
+        let ratio_1t = self
             .row("durable_1t_128b")
-            .and_then(|r| r.limit.as_ref())
-            .map(|(v, _)| *v);
-        let durable_1t = self.cairn("durable_1t_128b");
-        let ratio_1t = durable_1t.zip(raw_1t).map(|(c, r)| c / r);
+            .and_then(|row| self.ratio_vs_limit(row));
         let ratio_16t = self.row("durable_16t_128b").and_then(|row| {
             let best = self.best_peer(row, Some(&["raft-engine", "okaywal"]))?;
-            Some(self.cairn("durable_16t_128b")? / best.1)
+            self.ratio_vs(row, best.0)
         });
         let ratio_buffered = self.row("buffered_128b").and_then(|row| {
             let best = self.best_peer(row, None)?;
-            Some(self.cairn("buffered_128b")? / best.1)
+            self.ratio_vs(row, best.0)
         });
         let recovery = self.cairn("recovery_clean_4k").map(|mbps| mbps / 1e3);
         let rotation = self
@@ -269,17 +304,17 @@ impl Report {
             for s in &self.subjects {
                 let _ = write!(t, " {} |", Self::cell(row.values.get(s)));
             }
-            let cairn = row.values.get(CAIRN).and_then(Value::median);
+            let times = |r: Option<f64>| r.map_or("—".into(), |r| format!("{r:.2}×"));
             match self.best_peer(row, None) {
                 Some((name, v)) => {
-                    let ratio = cairn.map_or("—".into(), |c| format!("{:.2}×", c / v));
+                    let ratio = times(self.ratio_vs(row, name));
                     let _ = write!(t, " {name} ({}) | {ratio} |", human(v));
                 }
                 None => t.push_str(" — | — |"),
             }
             match &row.limit {
                 Some((v, _)) => {
-                    let ratio = cairn.map_or("—".into(), |c| format!("{:.2}×", c / v));
+                    let ratio = times(self.ratio_vs_limit(row));
                     let _ = write!(t, " {} | {ratio} |", human(*v));
                 }
                 None => t.push_str(" — | — |"),
@@ -450,17 +485,16 @@ impl Report {
                     Value::Failed(error) => fields.push((k, text(&format!("failed: {error}")))),
                 }
             }
-            let cairn = row.values.get(CAIRN).and_then(Value::median);
-            if let Some((name, v)) = self.best_peer(row, None) {
+            if let Some((name, _)) = self.best_peer(row, None) {
                 fields.push((format!("{}.best_peer", row.key), text(name)));
-                if let Some(c) = cairn {
-                    fields.push((format!("{}.ratio_vs_best_peer", row.key), num(c / v)));
+                if let Some(r) = self.ratio_vs(row, name) {
+                    fields.push((format!("{}.ratio_vs_best_peer", row.key), num(r)));
                 }
             }
             if let Some((v, _)) = &row.limit {
                 fields.push((format!("{}.limit", row.key), num(*v)));
-                if let Some(c) = cairn {
-                    fields.push((format!("{}.ratio_vs_limit", row.key), num(c / v)));
+                if let Some(r) = self.ratio_vs_limit(row) {
+                    fields.push((format!("{}.ratio_vs_limit", row.key), num(r)));
                 }
             }
         }
@@ -543,8 +577,10 @@ impl Report {
         let _ = writeln!(
             md,
             "## Figures\n\nMedian of the repeats, ± half the min–max range. ↑ more is better, ↓ less is \
-             better. \"cairn ÷ best\" and \"cairn ÷ limit\" divide Cairn's median by the best honest \
-             peer's and by the physical limit named in the notes. Buffered runs include one sync at the \
+             better. \"cairn ÷ best\" and \"cairn ÷ limit\" compare Cairn with the best honest peer \
+             and with the physical limit named in the notes; in throughput rows they are the median \
+             of per-repeat ratios (each repeat runs the raw loop and every subject back to back), \
+             elsewhere the ratio of medians. Buffered runs include one sync at the \
              end (walrus has no sync call; okaywal has no unsynced write). {}. {}.\n\n{}",
             self.latency_setup,
             self.recovery_setup,
