@@ -122,6 +122,9 @@ mod tests {
         f.push("acked_lost", 0u64);
         f.push("duration_s", 1.5f64);
         f.push("seed", "a\"b");
-        assert_eq!(f.to_json(), r#"{"acked_lost": 0, "duration_s": 1.5, "seed": "a\"b"}"#);
+        assert_eq!(
+            f.to_json(),
+            r#"{"acked_lost": 0, "duration_s": 1.5, "seed": "a\"b"}"#
+        );
     }
 }

@@ -130,7 +130,9 @@ fn workspace_root() -> PathBuf {
 /// Runs a command, echoing it, and fails if it does not exit 0.
 fn run(command: &mut Command) -> Result<()> {
     eprintln!("$ {}", display(command));
-    let status = command.status().with_context(|| format!("starting {}", display(command)))?;
+    let status = command
+        .status()
+        .with_context(|| format!("starting {}", display(command)))?;
     if !status.success() {
         bail!("`{}` failed with {status}", display(command));
     }
@@ -158,7 +160,9 @@ fn test(root: &Path, json: Option<&Path>) -> Result<()> {
     let s3 = s3::start()?;
     let cargo = || {
         let mut command = Command::new("cargo");
-        command.env("CAIRN_S3_ENDPOINT", &s3.endpoint).env("CAIRN_S3_REQUIRED", "1");
+        command
+            .env("CAIRN_S3_ENDPOINT", &s3.endpoint)
+            .env("CAIRN_S3_REQUIRED", "1");
         command
     };
     if have_nextest() {
@@ -172,7 +176,14 @@ fn test(root: &Path, json: Option<&Path>) -> Result<()> {
         ]))?;
     } else {
         eprintln!("cargo-nextest not found; using cargo test");
-        run(cargo().args(["test", "--workspace", "--lib", "--bins", "--tests", "--examples"]))?;
+        run(cargo().args([
+            "test",
+            "--workspace",
+            "--lib",
+            "--bins",
+            "--tests",
+            "--examples",
+        ]))?;
     }
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     drop(s3);
@@ -209,7 +220,9 @@ fn test(root: &Path, json: Option<&Path>) -> Result<()> {
         if let Ok(text) = std::fs::read_to_string(&json_path) {
             let body = text.trim().trim_start_matches('{').trim_end_matches('}');
             for pair in body.split(", ") {
-                let Some((key, value)) = pair.split_once(": ") else { continue };
+                let Some((key, value)) = pair.split_once(": ") else {
+                    continue;
+                };
                 let key = format!("crash_{suite}_{}", key.trim_matches('"'));
                 if let Ok(v) = value.parse::<u64>() {
                     figures.push(&key, v);

@@ -53,7 +53,10 @@ pub fn start() -> Result<S3Server> {
         .stderr(Stdio::null())
         .spawn()
         .context("starting moto_server")?;
-    let server = S3Server { child, endpoint: format!("http://127.0.0.1:{port}") };
+    let server = S3Server {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {
@@ -61,6 +64,10 @@ pub fn start() -> Result<S3Server> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    eprintln!("s3: moto_server (pid {}) listening at {}", server.child.id(), server.endpoint);
+    eprintln!(
+        "s3: moto_server (pid {}) listening at {}",
+        server.child.id(),
+        server.endpoint
+    );
     Ok(server)
 }

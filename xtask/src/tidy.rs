@@ -29,9 +29,18 @@ impl fmt::Display for Violation {
 const FORBIDDEN: &[(&str, &str)] = &[
     (concat!("dbg", "!("), "dbg! left in source"),
     (concat!("todo", "!("), "todo! left in source"),
-    (concat!("unimplemented", "!("), "unimplemented! left in source"),
-    (concat!("#[", "ignore"), "an ignore attribute hides a test: fix it or delete it"),
-    (concat!("#[", "should_panic"), "a should-panic test: assert on a returned error instead"),
+    (
+        concat!("unimplemented", "!("),
+        "unimplemented! left in source",
+    ),
+    (
+        concat!("#[", "ignore"),
+        "an ignore attribute hides a test: fix it or delete it",
+    ),
+    (
+        concat!("#[", "should_panic"),
+        "a should-panic test: assert on a returned error instead",
+    ),
 ];
 
 /// Directories never scanned.
@@ -41,11 +50,15 @@ const SKIP_DIRS: &[&str] = &["target", ".git", "corpus", "artifacts"];
 pub fn check(root: &Path) -> Result<Vec<Violation>> {
     let mut files = Vec::new();
     collect(root, &mut files)?;
-    assert!(!files.is_empty(), "no .rs files found under {}", root.display());
+    assert!(
+        !files.is_empty(),
+        "no .rs files found under {}",
+        root.display()
+    );
     let mut violations = Vec::new();
     for path in files {
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         let shown = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
         if !text.starts_with("//!") {
             violations.push(Violation {
@@ -57,7 +70,11 @@ pub fn check(root: &Path) -> Result<Vec<Violation>> {
         for (index, line) in text.lines().enumerate() {
             for (pattern, rule) in FORBIDDEN {
                 if line.contains(pattern) {
-                    violations.push(Violation { path: shown.clone(), line: index + 1, rule });
+                    violations.push(Violation {
+                        path: shown.clone(),
+                        line: index + 1,
+                        rule,
+                    });
                 }
             }
         }
@@ -93,7 +110,11 @@ mod tests {
         let root = crate::workspace_root();
         let violations = check(&root).unwrap();
         let report: Vec<String> = violations.iter().map(ToString::to_string).collect();
-        assert!(violations.is_empty(), "tidy violations:\n{}", report.join("\n"));
+        assert!(
+            violations.is_empty(),
+            "tidy violations:\n{}",
+            report.join("\n")
+        );
     }
 
     #[test]

@@ -124,7 +124,11 @@ const EIO: i32 = 5;
 impl Error {
     /// Builds an [`Error::Io`].
     pub fn io(op: Op, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io { op, path: path.into(), source }
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 
     /// The [`io::ErrorKind`] behind this error ([`io::ErrorKind::Other`] for the non-OS variants).
@@ -153,7 +157,10 @@ impl Error {
     /// Whether the device is out of space (`ENOSPC`) or quota (`EDQUOT`).
     #[must_use]
     pub fn is_no_space(&self) -> bool {
-        matches!(self.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+        matches!(
+            self.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        )
     }
 
     /// Whether this is a plain `EIO`: the device reported a failure.

@@ -72,7 +72,10 @@ impl Vfs for StdVfs {
             .mode(FILE_MODE)
             .open(path)
             .map_err(|e| Error::io(Op::Create, path, e))?;
-        Ok(Box::new(StdFile { file, path: path.to_path_buf() }))
+        Ok(Box::new(StdFile {
+            file,
+            path: path.to_path_buf(),
+        }))
     }
 
     fn open(&self, path: &Path, mode: OpenMode) -> Result<Box<dyn VfsFile>> {
@@ -81,7 +84,10 @@ impl Vfs for StdVfs {
             .write(mode == OpenMode::ReadWrite)
             .open(path)
             .map_err(|e| Error::io(Op::Open, path, e))?;
-        Ok(Box::new(StdFile { file, path: path.to_path_buf() }))
+        Ok(Box::new(StdFile {
+            file,
+            path: path.to_path_buf(),
+        }))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
@@ -115,7 +121,9 @@ impl Vfs for StdVfs {
 
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         let handle = File::open(dir).map_err(|e| Error::io(Op::SyncDir, dir, e))?;
-        handle.sync_all().map_err(|e| Error::io(Op::SyncDir, dir, e))
+        handle
+            .sync_all()
+            .map_err(|e| Error::io(Op::SyncDir, dir, e))
     }
 
     fn exists(&self, path: &Path) -> Result<bool> {
@@ -134,9 +142,10 @@ impl Vfs for StdVfs {
             .map_err(|e| Error::io(Op::Lock, &lock_file, e))?;
         match file.try_lock() {
             Ok(()) => Ok(DirLock::new(dir, Box::new(file))),
-            Err(fs::TryLockError::WouldBlock) => {
-                Err(Error::Locked { dir: dir.to_path_buf(), lock_file })
-            }
+            Err(fs::TryLockError::WouldBlock) => Err(Error::Locked {
+                dir: dir.to_path_buf(),
+                lock_file,
+            }),
             Err(fs::TryLockError::Error(e)) => Err(Error::io(Op::Lock, lock_file, e)),
         }
     }
@@ -176,7 +185,9 @@ impl VfsFile for StdFile {
     }
 
     fn set_len(&self, len: u64) -> Result<()> {
-        self.file.set_len(len).map_err(|e| Error::io(Op::SetLen, &self.path, e))
+        self.file
+            .set_len(len)
+            .map_err(|e| Error::io(Op::SetLen, &self.path, e))
     }
 
     fn allocate(&self, offset: u64, len: u64) -> Result<()> {
@@ -184,15 +195,23 @@ impl VfsFile for StdFile {
     }
 
     fn sync_data(&self) -> Result<()> {
-        self.file.sync_data().map_err(|e| Error::io(Op::SyncData, &self.path, e))
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(Op::SyncData, &self.path, e))
     }
 
     fn sync_all(&self) -> Result<()> {
-        self.file.sync_all().map_err(|e| Error::io(Op::SyncAll, &self.path, e))
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io(Op::SyncAll, &self.path, e))
     }
 
     fn len(&self) -> Result<u64> {
-        Ok(self.file.metadata().map_err(|e| Error::io(Op::Len, &self.path, e))?.len())
+        Ok(self
+            .file
+            .metadata()
+            .map_err(|e| Error::io(Op::Len, &self.path, e))?
+            .len())
     }
 
     fn path(&self) -> &Path {

@@ -204,7 +204,10 @@ pub trait VfsFile: Send + Sync + fmt::Debug {
             let at = offset + done as u64;
             let n = self.write_at(&buf[done..], at)?;
             if n == 0 {
-                return Err(Error::WriteZero { path: self.path().to_path_buf(), offset: at });
+                return Err(Error::WriteZero {
+                    path: self.path().to_path_buf(),
+                    offset: at,
+                });
             }
             assert!(n <= buf.len() - done, "write_at returned more than given");
             done += n;
@@ -225,7 +228,10 @@ pub struct DirLock {
 impl DirLock {
     /// Wraps the value that holds the lock; dropping it must release the lock.
     pub fn new(dir: impl Into<std::path::PathBuf>, guard: Box<dyn Send + Sync>) -> Self {
-        Self { _guard: guard, dir: dir.into() }
+        Self {
+            _guard: guard,
+            dir: dir.into(),
+        }
     }
 
     /// The locked directory.
@@ -237,6 +243,8 @@ impl DirLock {
 
 impl fmt::Debug for DirLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DirLock").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("DirLock")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }

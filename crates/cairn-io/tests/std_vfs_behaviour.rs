@@ -12,9 +12,14 @@ fn create_new_refuses_existing_and_open_reports_missing() {
     vfs.create_new(&path).unwrap();
     let err = vfs.create_new(&path).unwrap_err();
     assert!(err.is_already_exists(), "{err}");
-    let err = vfs.open(&dir.path().join("missing"), OpenMode::Read).unwrap_err();
+    let err = vfs
+        .open(&dir.path().join("missing"), OpenMode::Read)
+        .unwrap_err();
     assert!(err.is_not_found(), "{err}");
-    assert!(err.to_string().contains("missing"), "message names the path: {err}");
+    assert!(
+        err.to_string().contains("missing"),
+        "message names the path: {err}"
+    );
 }
 
 #[test]
@@ -50,7 +55,17 @@ fn write_read_set_len_allocate_and_sync() {
     file.set_len(3).unwrap();
     assert_eq!(file.len().unwrap(), 3);
     let err = file.read_exact_at(&mut buf, 0).unwrap_err();
-    assert!(matches!(err, Error::UnexpectedEof { len: 3, wanted: 6, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::UnexpectedEof {
+                len: 3,
+                wanted: 6,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     let read_only = vfs.open(&path, OpenMode::Read).unwrap();
     assert!(read_only.write_at(b"z", 0).is_err());
@@ -62,12 +77,20 @@ fn rename_remove_list_and_sync_dir() {
     let vfs = StdVfs::new();
     vfs.create_new(&dir.path().join("b.tmp")).unwrap();
     vfs.create_new(&dir.path().join("a")).unwrap();
-    vfs.rename(&dir.path().join("b.tmp"), &dir.path().join("b")).unwrap();
+    vfs.rename(&dir.path().join("b.tmp"), &dir.path().join("b"))
+        .unwrap();
     vfs.sync_dir(dir.path()).unwrap();
-    assert_eq!(vfs.list(dir.path()).unwrap(), vec!["a".to_string(), "b".to_string()]);
+    assert_eq!(
+        vfs.list(dir.path()).unwrap(),
+        vec!["a".to_string(), "b".to_string()]
+    );
     vfs.remove_file(&dir.path().join("a")).unwrap();
     assert!(!vfs.exists(&dir.path().join("a")).unwrap());
-    assert!(vfs.remove_file(&dir.path().join("a")).unwrap_err().is_not_found());
+    assert!(
+        vfs.remove_file(&dir.path().join("a"))
+            .unwrap_err()
+            .is_not_found()
+    );
 }
 
 #[test]
@@ -77,7 +100,10 @@ fn second_lock_is_refused_with_a_clear_error() {
     let held = vfs.lock_dir(dir.path()).unwrap();
     let err = vfs.lock_dir(dir.path()).unwrap_err();
     assert!(matches!(err, Error::Locked { .. }), "{err:?}");
-    assert!(err.to_string().contains("in use by another process"), "{err}");
+    assert!(
+        err.to_string().contains("in use by another process"),
+        "{err}"
+    );
     drop(held);
     vfs.lock_dir(dir.path()).unwrap();
 }

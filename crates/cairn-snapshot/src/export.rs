@@ -64,7 +64,7 @@ const FILE_BUFFER_SIZE: usize = 64 * 1024;
 const SCRATCH_SIZE: usize = 64 * 1024;
 /// The largest header a snapshot may have: fixed part, user metadata, CRC.
 const HEADER_SIZE_MAX: usize = HEADER_FIXED_SIZE + USER_META_SIZE_MAX as usize + HEADER_CRC_SIZE;
-/// Offset of `chunk_size_max` in the header (docs/FORMAT-snapshot.md, "Header").
+/// Offset of `chunk_size_max` in the header (docs/FORMAT.md, snapshot "Header").
 const HEADER_CHUNK_SIZE_MAX_OFFSET: usize = 12;
 
 const _: () = assert!(PART_SIZE_MIN <= PART_SIZE_DEFAULT && PART_SIZE_DEFAULT <= PART_SIZE_MAX);

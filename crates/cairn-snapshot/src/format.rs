@@ -1,7 +1,7 @@
 //! The snapshot file format: constants, the byte layout, and hand-written little-endian
 //! encoders and decoders for the header, the chunk headers and the footer.
 //!
-//! `docs/FORMAT-snapshot.md` is the reference; this comment repeats the layout so the
+//! the snapshot section of `docs/FORMAT.md` is the reference; this comment repeats the layout so the
 //! constants below can be checked against it.
 //!
 //! ```text

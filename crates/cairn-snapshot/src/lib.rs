@@ -20,8 +20,8 @@
 //! from any `object_store::ObjectStore` (S3, GCS, Azure, local, memory), streaming, in
 //! bounded memory, verified on both sides.
 //!
-//! The byte layout is in `docs/FORMAT-snapshot.md`; the publish protocol and its crash
-//! analysis in `docs/DURABILITY-snapshot.md`.
+//! The byte layout is in the snapshot section of `docs/FORMAT.md`; the publish protocol and its crash
+//! analysis in the snapshot section of `docs/DURABILITY.md`.
 //!
 //! # Examples
 //!

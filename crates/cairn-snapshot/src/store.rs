@@ -264,7 +264,7 @@ impl Shared {
 /// to its final name and the directory fsynced; only then are older snapshots beyond
 /// [`StoreOptions::retain_count`] deleted. A crash at any step leaves the previous snapshots
 /// or the new one, never neither; [`SnapshotStore::open`] removes temporary files a crash
-/// left behind. See `docs/DURABILITY-snapshot.md`.
+/// left behind. See the snapshot section of `docs/DURABILITY.md`.
 ///
 /// The store is `Send + Sync`; its methods take `&self`.
 ///
