@@ -280,6 +280,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
     };
     let names = vfs.list(dir)?;
     if names.iter().any(|n| n == FRONT_TMP_FILE) {
+        cov_mark::hit!(recovery_front_tmp_removed);
         rec.remove(&dir.join(FRONT_TMP_FILE))?;
     }
     let front = read_front(vfs, dir, mode)?;
@@ -324,6 +325,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
         }
         let c = candidates.pop().expect("checked non-empty");
         drop(c.file);
+        cov_mark::hit!(recovery_spare_removed);
         rec.remove(&c.path)?;
     }
     // A torn header on the newest segment: nothing in it was ever acknowledged (its first
@@ -342,6 +344,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
             } else {
                 CorruptKind::TornTail
             };
+            cov_mark::hit!(recovery_bad_header_refused);
             return Err(corrupt(&c.path, 0, kind));
         }
         drop(c.file);
@@ -354,6 +357,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
         } else {
             rec.report.torn_tail = true;
         }
+        cov_mark::hit!(recovery_torn_header_quarantined);
         rec.quarantine_files(std::slice::from_ref(&c.path))?;
     }
 
@@ -407,6 +411,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
                 kind: kind.clone(),
             };
             if pit {
+                cov_mark::hit!(recovery_chain_problem_cut);
                 rec.report.damage.push(note);
                 cut_from = Some(i);
                 break;
@@ -415,11 +420,14 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
                 header.is_some_and(|h| prev.is_some_and(|(_, last, _)| h.first_lsn <= last));
             if !skip || header.is_none() || overlapping {
                 if skip {
+                    cov_mark::hit!(recovery_chain_problem_skipped);
                     rec.report.damage.push(note);
                     continue;
                 }
+                cov_mark::hit!(recovery_chain_problem_refused);
                 return Err(corrupt(&c.path, offset, kind));
             }
+            cov_mark::hit!(recovery_chain_problem_skipped);
             rec.report.damage.push(note);
         }
         let h = header.expect("a missing header is a chain problem handled above");
@@ -451,6 +459,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
                 false,
             )?;
             if scan.sealed && scan.problem.is_none() {
+                cov_mark::hit!(recovery_untrimmed_seal_repaired);
                 c.file.set_len(scan.sealed_end)?;
                 c.file.sync_data()?;
                 let (last_lsn, crc) = (scan.last_lsn, scan.sealed_crc);
@@ -466,6 +475,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
                 continue;
             }
             if !(skip || pit) {
+                cov_mark::hit!(recovery_unsealed_refused);
                 let len = c.file.len()?;
                 return Err(corrupt(&c.path, len, CorruptKind::Unsealed));
             }
@@ -498,19 +508,23 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
             None => {}
             Some(ScanProblem::Torn { offset, dirty_end }) => {
                 if mode == RecoveryMode::AbsoluteConsistency {
+                    cov_mark::hit!(recovery_torn_tail_refused);
                     return Err(corrupt(&c.path, *offset, CorruptKind::TornTail));
                 }
                 if !(is_last || skip || pit) {
                     return Err(corrupt(&c.path, *offset, CorruptKind::Unsealed));
                 }
+                cov_mark::hit!(recovery_torn_tail_cut);
                 rec.report.torn_tail |= is_last;
                 rec.cut(&c.path, &*c.file, *offset, *dirty_end)?;
                 stop_here = !is_last && pit;
             }
             Some(ScanProblem::Corrupt { offset, kind }) => {
                 if !pit {
+                    cov_mark::hit!(recovery_corruption_refused);
                     return Err(corrupt(&c.path, *offset, kind.clone()));
                 }
+                cov_mark::hit!(recovery_corruption_cut);
                 rec.report.damage.push(DamageNote {
                     segment: c.path.clone(),
                     offset: *offset,
@@ -588,6 +602,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
 
     // A log with no segment: start one.
     if segments.is_empty() {
+        cov_mark::hit!(recovery_new_log);
         let id = 1;
         let file = segment::create_segment_file(
             vfs,
@@ -726,4 +741,164 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
         front_lsn: first_lsn,
         report: rec.report,
     })
+}
+
+#[cfg(test)]
+mod coverage_marks {
+    //! Each branch of the recovery decision table reached on `cairn-sim`, and checked with
+    //! `cov_mark::check!` that it is the branch the damage takes.
+
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use cairn_io::{OpenMode, Vfs};
+    use cairn_sim::SimVfs;
+
+    use crate::segment::segment_file_name;
+    use crate::{Durability, RecoveryMode, Wal, WalOptions};
+
+    const DIR: &str = "/w";
+
+    fn options(mode: RecoveryMode) -> WalOptions {
+        WalOptions {
+            segment_size_max: 4096,
+            record_size_max: 512,
+            recovery_mode: mode,
+            ..WalOptions::default()
+        }
+    }
+
+    fn open(sim: &SimVfs, mode: RecoveryMode) -> crate::Result<Wal> {
+        Wal::open(DIR, options(mode), Arc::new(sim.clone())).map(|(wal, _)| wal)
+    }
+
+    /// A closed log of `n` fsync'd 100-byte records (21 fit in a segment).
+    fn log(n: u64) -> SimVfs {
+        let sim = SimVfs::new(n);
+        let wal = open(&sim, RecoveryMode::TolerateTornTail).unwrap();
+        for i in 0..n {
+            wal.append(vec![i as u8; 100], Durability::Fsync).unwrap();
+        }
+        wal.close().unwrap();
+        drop(wal);
+        sim
+    }
+
+    fn seg(id: u64) -> PathBuf {
+        Path::new(DIR).join(segment_file_name(id))
+    }
+
+    fn poke(sim: &SimVfs, path: &Path, offset: u64, bytes: &[u8]) {
+        let file = sim.open(path, OpenMode::ReadWrite).unwrap();
+        file.write_all_at(bytes, offset).unwrap();
+    }
+
+    fn new_file(sim: &SimVfs, path: &Path, bytes: &[u8], len: u64) {
+        let file = sim.create_new(path).unwrap();
+        file.write_all_at(bytes, 0).unwrap();
+        file.set_len(len).unwrap();
+    }
+
+    /// The end of the frames of a one-segment log of `n` records: header + n frames.
+    fn frames_end(n: u64) -> u64 {
+        64 + n * 136
+    }
+
+    #[test]
+    fn an_empty_directory_starts_a_log() {
+        cov_mark::check!(recovery_new_log);
+        open(&SimVfs::new(1), RecoveryMode::TolerateTornTail).unwrap();
+    }
+
+    #[test]
+    fn a_left_over_front_temp_file_is_removed() {
+        let sim = log(3);
+        new_file(&sim, &Path::new(DIR).join("FRONT.tmp"), b"junk", 4);
+        cov_mark::check!(recovery_front_tmp_removed);
+        open(&sim, RecoveryMode::TolerateTornTail).unwrap();
+    }
+
+    #[test]
+    fn an_unused_spare_segment_is_removed() {
+        let sim = log(3);
+        new_file(&sim, &seg(2), &[], 4096);
+        cov_mark::check!(recovery_spare_removed);
+        open(&sim, RecoveryMode::TolerateTornTail).unwrap();
+    }
+
+    #[test]
+    fn garbage_after_the_last_frame_is_a_torn_tail() {
+        let sim = log(3);
+        poke(&sim, &seg(1), frames_end(3), &[0xAB; 16]);
+        {
+            cov_mark::check!(recovery_torn_tail_refused);
+            assert!(open(&sim, RecoveryMode::AbsoluteConsistency).is_err());
+        }
+        cov_mark::check!(recovery_torn_tail_cut);
+        let wal = open(&sim, RecoveryMode::TolerateTornTail).unwrap();
+        assert_eq!(wal.next_lsn().get(), 4);
+    }
+
+    #[test]
+    fn a_damaged_frame_followed_by_valid_ones_is_corruption() {
+        let sim = log(3);
+        poke(&sim, &seg(1), 64 + 32 + 10, &[0xFF]);
+        {
+            cov_mark::check!(recovery_corruption_refused);
+            assert!(open(&sim, RecoveryMode::TolerateTornTail).is_err());
+        }
+        cov_mark::check!(recovery_corruption_cut);
+        let wal = open(&sim, RecoveryMode::PointInTime).unwrap();
+        assert_eq!(wal.next_lsn().get(), 1);
+    }
+
+    #[test]
+    fn a_torn_header_on_the_newest_segment() {
+        let sim = log(3);
+        new_file(&sim, &seg(2), &[0xFF; 64], 64);
+        {
+            cov_mark::check!(recovery_bad_header_refused);
+            assert!(open(&sim, RecoveryMode::AbsoluteConsistency).is_err());
+        }
+        cov_mark::check!(recovery_torn_header_quarantined);
+        let wal = open(&sim, RecoveryMode::TolerateTornTail).unwrap();
+        assert_eq!(wal.next_lsn().get(), 4);
+    }
+
+    #[test]
+    fn a_missing_middle_segment() {
+        let sim = log(50);
+        sim.remove_file(&seg(2)).unwrap();
+        {
+            cov_mark::check!(recovery_chain_problem_refused);
+            assert!(open(&sim, RecoveryMode::TolerateTornTail).is_err());
+        }
+        {
+            cov_mark::check!(recovery_chain_problem_skipped);
+            let snapshot = sim.crash_image(&cairn_sim::CrashModel::Process);
+            open(&snapshot, RecoveryMode::SkipCorrupted).unwrap();
+        }
+        cov_mark::check!(recovery_chain_problem_cut);
+        open(&sim, RecoveryMode::PointInTime).unwrap();
+    }
+
+    #[test]
+    fn a_sealed_segment_without_its_trailer() {
+        let sim = log(50);
+        let len = sim.file_bytes(&seg(1)).unwrap().len() as u64;
+        poke(&sim, &seg(1), len - 1, &[0x5A]);
+        cov_mark::check!(recovery_unsealed_refused);
+        assert!(open(&sim, RecoveryMode::TolerateTornTail).is_err());
+    }
+
+    #[test]
+    fn a_seal_never_trimmed_is_repaired() {
+        let sim = log(50);
+        let file = sim.open(&seg(1), OpenMode::ReadWrite).unwrap();
+        file.set_len(4096).unwrap();
+        drop(file);
+        cov_mark::check!(recovery_untrimmed_seal_repaired);
+        let wal = open(&sim, RecoveryMode::TolerateTornTail).unwrap();
+        assert_eq!(wal.next_lsn().get(), 51);
+    }
 }
