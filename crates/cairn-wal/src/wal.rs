@@ -634,11 +634,14 @@ impl Wal {
                 list.drain(at + 1..).collect()
             };
             drop(lock(&ctx.spare).take());
-            // Newest first, so a crash midway leaves a chain that is still a prefix.
+            // Newest first, each removal made durable before the next, so a crash midway
+            // leaves a chain that is still a prefix: unsynced removals in one directory may
+            // reach the disk in any order, and a kept newer segment after a removed older one
+            // would read as a hole in the chain.
             for s in later.iter().rev() {
                 ctx.vfs.remove_file(&s.path)?;
+                ctx.vfs.sync_dir(&ctx.dir)?;
             }
-            ctx.vfs.sync_dir(&ctx.dir)?;
             segment.file.set_len(offset)?;
             if ctx.options.preallocate {
                 segment.file.allocate(0, ctx.options.segment_size_max)?;
