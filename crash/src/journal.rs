@@ -270,6 +270,20 @@ impl Replayer {
         self.handles.get(path).map(|b| &**b)
     }
 
+    /// Cuts a record left incomplete by a killed process off the end of the journal, so that
+    /// records appended later are read from their real start. (The journal is written before
+    /// the call it describes, so the call of an incomplete record was never made.) Returns
+    /// how many bytes were cut.
+    pub fn drop_partial_tail(&self, journal: &Path) -> std::io::Result<u64> {
+        let file = std::fs::OpenOptions::new().write(true).open(journal)?;
+        let len = file.metadata()?.len();
+        let end = self.offset as u64;
+        if len > end {
+            file.set_len(end)?;
+        }
+        Ok(len.saturating_sub(end))
+    }
+
     /// Replays every complete record after the last one replayed; returns how many.
     pub fn catch_up(&mut self, journal: &Path) -> std::io::Result<u64> {
         use std::io::{Read, Seek, SeekFrom};

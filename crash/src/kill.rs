@@ -240,6 +240,7 @@ pub fn main(cycles: u64, seed: Option<u64>, json: Option<PathBuf>) -> Result<boo
     let mut powerloss = 0u64;
     let mut journal_mismatches = 0u64;
     let mut inflight_calls = 0u64;
+    let mut partial_records = 0u64;
     let mut record = |v: &Verdict, what: &str, counts: &mut Counts| {
         counts.add(&v.counts);
         if let (Some((kind, msg)), None) = (&v.first, &first_problem) {
@@ -322,6 +323,9 @@ pub fn main(cycles: u64, seed: Option<u64>, json: Option<PathBuf>) -> Result<boo
 
         // 1. The journal replayed into cairn-sim matches the real directory.
         replayer.catch_up(&journal_path)?;
+        if replayer.drop_partial_tail(&journal_path)? > 0 {
+            partial_records += 1;
+        }
         let mut real = Vec::new();
         real_files(&base.join("db"), &mut real);
         // StdVfs's lock files are not part of the store (SimVfs keeps locks in a registry).
@@ -423,6 +427,7 @@ pub fn main(cycles: u64, seed: Option<u64>, json: Option<PathBuf>) -> Result<boo
     figures.push("powerloss_images_checked", powerloss);
     figures.push("journal_mismatches", journal_mismatches);
     figures.push("kills_during_a_call", inflight_calls);
+    figures.push("kills_during_a_journal_write", partial_records);
     for (kind, name) in KINDS {
         if kind != Kind::AckedLost {
             figures.push(name, counts.get(kind));
