@@ -191,11 +191,8 @@ fn test(root: &Path, json: Option<&Path>) -> Result<()> {
         figures.merge("loom_", &loom);
     }
     // The crash suites (crash/, see docs/TESTING.md) in their CI form, optimised. Each prints
-    // its own figures; they are merged here as `crash_<suite>_<figure>`. Suites listed in
-    // KNOWN_RED fail today because of open bugs the suites found (crash/regressions.txt and
-    // docs/TESTING.md name them): they run and report, but do not fail `xtask test` until
-    // the fix lands and they are taken off the list.
-    const KNOWN_RED: &[&str] = &[];
+    // its own figures; they are merged here as `crash_<suite>_<figure>`. Every suite gates:
+    // a failing one fails `xtask test` after all four have run and reported.
     let crash_suites: [(&str, &[&str]); 4] = [
         ("sim", &["sim", "--profile", "ci"]),
         ("kill", &["kill", "--cycles", "200"]),
@@ -233,15 +230,8 @@ fn test(root: &Path, json: Option<&Path>) -> Result<()> {
                 }
             }
         }
-        match (status.success(), KNOWN_RED.contains(&suite)) {
-            (true, false) => {}
-            (true, true) => eprintln!(
-                "crash {suite}: passes now; take it off KNOWN_RED in xtask/src/main.rs so it gates CI"
-            ),
-            (false, true) => eprintln!(
-                "crash {suite}: KNOWN RED (open bugs, see crash/regressions.txt); not gating"
-            ),
-            (false, false) => crash_failed.push(suite),
+        if !status.success() {
+            crash_failed.push(suite);
         }
     }
     figures.push("crash_duration_s", crash_start.elapsed().as_secs_f64());
