@@ -1,4 +1,6 @@
-//! Figures a suite reports: printed as a table and written as one flat JSON object.
+//! Figures a suite reports: printed as a table and written as one flat JSON object. Shared by
+//! xtask and the crash suites (`crash/src/main.rs` includes this file), so the JSON that
+//! `cargo xtask test` merges has one writer.
 
 use std::fmt::Write as _;
 use std::path::Path;
