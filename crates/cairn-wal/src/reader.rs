@@ -138,12 +138,11 @@ impl Reader {
             let position = match &mut self.position {
                 Some(p) if self.next_lsn <= p.segment.last_lsn() => p,
                 _ => {
-                    let segments = self.shared.ctx.segments();
-                    let Some(segment) = segments
-                        .iter()
-                        .find(|s| s.last_lsn() >= self.next_lsn)
-                        .cloned()
-                    else {
+                    let next_lsn = self.next_lsn;
+                    let segment = self.shared.ctx.with_segments(|segments| {
+                        segments.iter().find(|s| s.last_lsn() >= next_lsn).cloned()
+                    });
+                    let Some(segment) = segment else {
                         return Ok(None);
                     };
                     if segment.header.first_lsn > self.next_lsn {

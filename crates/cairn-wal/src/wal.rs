@@ -400,15 +400,17 @@ impl Wal {
             }
             self.shared.core.flush()?;
         }
-        let segments = self.shared.ctx.segments();
-        let at = segments.partition_point(|s| s.header.first_lsn <= lsn);
-        let Some(segment) = at.checked_sub(1).and_then(|i| segments.get(i)) else {
+        let segment = self.shared.ctx.with_segments(|segments| {
+            let at = segments.partition_point(|s| s.header.first_lsn <= lsn);
+            at.checked_sub(1).and_then(|i| segments.get(i)).cloned()
+        });
+        let Some(segment) = segment else {
             return Ok(None);
         };
         if lsn > segment.last_lsn() {
             return Ok(None);
         }
-        reader::read_in_segment(segment, lsn, self.shared.ctx.options.record_size_max)
+        reader::read_in_segment(&segment, lsn, self.shared.ctx.options.record_size_max)
     }
 
     /// An iterator over the records from `from` on (from the first record held, if `from` is

@@ -48,9 +48,15 @@ impl Ctx {
     }
 
     pub(crate) fn segments(&self) -> Vec<Arc<Segment>> {
+        self.with_segments(<[Arc<Segment>]>::to_vec)
+    }
+
+    /// Runs `f` over the live segments under the read lock, without copying the list: the
+    /// read path looks up one segment per call.
+    pub(crate) fn with_segments<R>(&self, f: impl FnOnce(&[Arc<Segment>]) -> R) -> R {
         match self.segments.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
+            Ok(g) => f(&g),
+            Err(p) => f(&p.into_inner()),
         }
     }
 
