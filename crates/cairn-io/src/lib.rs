@@ -47,4 +47,4 @@ mod vfs;
 
 pub use error::{Error, Op, Result};
 pub use std_vfs::StdVfs;
-pub use vfs::{DirLock, OpenMode, Vfs, VfsFile};
+pub use vfs::{DirLock, OpenMode, Vfs, VfsFile, create_dir_durable};

@@ -457,26 +457,8 @@ pub fn recover<S: StateMachine + ?Sized>(
 /// durable (they are not this crate's to fsync).
 fn make_parents_durable(vfs: &dyn Vfs, layout: &Layout) -> Result<()> {
     for dir in [&layout.wal_dir, &layout.snapshot_dir] {
-        let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) else {
-            continue;
-        };
-        // The ancestors that do not exist yet, deepest first; bounded by the path's depth.
-        let mut missing = Vec::new();
-        for ancestor in parent.ancestors().filter(|p| !p.as_os_str().is_empty()) {
-            if vfs.exists(ancestor)? {
-                break;
-            }
-            missing.push(ancestor);
-        }
-        vfs.create_dir_all(parent)?;
-        for created in missing {
-            if let Some(above) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
-                vfs.sync_dir(above)?;
-            }
-        }
-        // Also when it existed: a crash may have cut the open that created it.
-        if let Some(above) = parent.parent().filter(|p| !p.as_os_str().is_empty()) {
-            vfs.sync_dir(above)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            cairn_io::create_dir_durable(vfs, parent)?;
         }
     }
     Ok(())

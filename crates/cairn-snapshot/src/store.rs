@@ -311,12 +311,7 @@ impl SnapshotStore {
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions, vfs: Arc<dyn Vfs>) -> Result<Self> {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        if !vfs.exists(&dir)? {
-            vfs.create_dir_all(&dir)?;
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                vfs.sync_dir(parent)?;
-            }
-        }
+        cairn_io::create_dir_durable(&*vfs, &dir)?;
         let lock = if options.lock_dir {
             Some(vfs.lock_dir(&dir)?)
         } else {

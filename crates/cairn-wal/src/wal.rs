@@ -142,12 +142,11 @@ impl Wal {
     ) -> Result<(Wal, RecoveryReport)> {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        vfs.create_dir_all(&dir)?;
         // The directory itself may be new: its entry is durable only once its parent is synced.
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty())
-            && !crate::ablate::skip("open_parent_dir_fsync")
-        {
-            vfs.sync_dir(parent)?;
+        if crate::ablate::skip("open_parent_dir_fsync") {
+            vfs.create_dir_all(&dir)?;
+        } else {
+            cairn_io::create_dir_durable(&*vfs, &dir)?;
         }
         let dir_lock = vfs.lock_dir(&dir)?;
         let recovered = recovery::recover(&*vfs, &dir, &options)?;
