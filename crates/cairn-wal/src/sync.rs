@@ -12,6 +12,12 @@ pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[cfg(cairn_loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 
+#[cfg(not(cairn_loom))]
+pub(crate) use std::thread::yield_now;
+
+#[cfg(cairn_loom)]
+pub(crate) use loom::thread::yield_now;
+
 /// Locks a mutex, ignoring poisoning: a panic while holding a WAL lock is a bug that has
 /// already surfaced; the state it protects stays consistent because every mutation that can
 /// fail is completed or rolled back before the guard drops.

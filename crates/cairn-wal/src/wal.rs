@@ -59,6 +59,15 @@ impl Drop for Shared {
     }
 }
 
+/// Whether records appended at `durability` may stay in the in-process buffer when the call
+/// writes them. `Buffered` must reach the OS before it returns. `None` stays buffered until the
+/// buffer fills or someone flushes or syncs. `Fsync` stays buffered too: the group's leader
+/// writes every buffered record in one `pwrite` right before its fsync, instead of one
+/// `pwrite` per appender under the append mutex.
+fn buffer_only(durability: Durability) -> bool {
+    durability != Durability::Buffered
+}
+
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Wal>();
@@ -256,7 +265,7 @@ impl Wal {
                     let lsn = self
                         .shared
                         .core
-                        .write(records, durability == Durability::None)?;
+                        .write(records, buffer_only(durability))?;
                     dedup.insert(digest, lsn);
                     lsn
                 }
@@ -264,7 +273,7 @@ impl Wal {
         } else {
             self.shared
                 .core
-                .write(records, durability == Durability::None)?
+                .write(records, buffer_only(durability))?
         };
         let last = first + records.len() as u64 - 1;
         match durability {
