@@ -1,11 +1,20 @@
-//! The honesty column: does a subject's "durable" call really reach fdatasync/fsync?
+//! The honesty columns: does a subject's "durable" call really reach fdatasync/fsync, and does
+//! its buffered call reach the OS on every append or wait in the process?
 //!
 //! Each subject runs in a child process (this binary in `--probe` mode) under
-//! `strace -f -c -e trace=fdatasync,fsync,sync_file_range,msync`, once with no appends and once
-//! with N durable appends; the difference, divided by N, is the sync calls per durable append.
-//! A run with 4 writer threads gives records per fsync (group commit). `msync` counts as a
-//! durable sync (Linux implements `MS_SYNC` with the same range fsync); `sync_file_range` does
-//! not: it starts write-back but neither waits for it nor flushes the device cache.
+//! `strace -f -c -e trace=write,pwrite64,writev,pwritev,pwritev2,fdatasync,fsync,sync_file_range,msync`.
+//!
+//! - Durable: once with no appends and once with N durable appends; the difference, divided by
+//!   N, is the sync calls per durable append. A run with 4 writer threads gives records per
+//!   fsync (group commit). `msync` counts as a durable sync (Linux implements `MS_SYNC` with the
+//!   same range fsync); `sync_file_range` does not: it starts write-back but neither waits for it
+//!   nor flushes the device cache.
+//! - Buffered: once with no appends and once with M buffered appends, each followed by a clean
+//!   close and no explicit sync; the difference in write system calls, divided by M, is the OS
+//!   writes per buffered append: about 1 for a log that hands every append to the OS (it
+//!   survives a process crash), well below 1 for one that buffers in the process (it does not).
+//!   Writes through a shared mapping (an mmap backend) or io_uring are not system calls of that
+//!   name and count 0.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,19 +24,29 @@ use anyhow::{Context, Result, ensure};
 
 use crate::subject::Peer;
 
-/// Appends per probe.
+/// Durable appends per probe.
 pub const PROBE_APPENDS: u64 = 200;
 
-/// Sync system calls counted in one probe.
+/// Buffered appends per probe: enough 128-byte records (over 1 MiB) for an in-process buffer of
+/// a typical size to fill at least once.
+pub const BUFFERED_PROBE_APPENDS: u64 = 10_000;
+
+/// What strace traces in every probe.
+pub const TRACE: &str =
+    "trace=write,pwrite64,writev,pwritev,pwritev2,fdatasync,fsync,sync_file_range,msync";
+
+/// System calls counted in one probe.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SyncCalls {
+struct Calls {
     /// fdatasync(2) + fsync(2) + msync(2).
-    pub durable: u64,
+    durable: u64,
     /// sync_file_range(2).
-    pub sync_file_range: u64,
+    sync_file_range: u64,
+    /// write(2) + pwrite64(2) + writev(2) + pwritev(2) + pwritev2(2).
+    writes: u64,
 }
 
-/// What the honesty check found for one subject.
+/// What the check of the durable call found for one subject.
 #[derive(Clone, Debug)]
 pub enum Verdict {
     /// strace ran.
@@ -39,6 +58,8 @@ pub enum Verdict {
         /// Records per durable sync call with 4 writers.
         records_per_sync_4t: Option<f64>,
     },
+    /// The subject has no durable call in this benchmark; why.
+    NotApplicable(&'static str),
     /// strace is not installed, or failed; the reason.
     NotChecked(String),
 }
@@ -51,7 +72,7 @@ impl Verdict {
             Verdict::Checked {
                 durable_per_append, ..
             } => *durable_per_append >= 0.9,
-            Verdict::NotChecked(_) => true,
+            Verdict::NotApplicable(_) | Verdict::NotChecked(_) => true,
         }
     }
 
@@ -79,7 +100,95 @@ impl Verdict {
                      {grouping} (4 writers)"
                 )
             }
+            Verdict::NotApplicable(why) => format!("n/a ({why})"),
             Verdict::NotChecked(why) => format!("not checked ({why})"),
+        }
+    }
+}
+
+/// What the check of the buffered call found for one subject.
+#[derive(Clone, Debug)]
+pub enum Buffered {
+    /// strace ran.
+    Checked {
+        /// write/pwrite64/writev/pwritev/pwritev2 calls per buffered append, one writer.
+        writes_per_append: f64,
+        /// fdatasync/fsync/msync calls per buffered append, one writer.
+        syncs_per_append: f64,
+    },
+    /// The subject has no buffered mode; why.
+    NotApplicable(&'static str),
+    /// strace is not installed, or failed; the reason.
+    NotChecked(String),
+}
+
+/// A per-append figure: two decimals, or two significant digits below 0.1.
+fn per_append(value: f64) -> String {
+    if value == 0.0 || value.abs() >= 0.1 {
+        format!("{value:.2}")
+    } else {
+        let digits = (-value.abs().log10()).ceil() as usize + 1;
+        format!("{value:.digits$}")
+    }
+}
+
+impl Buffered {
+    /// The table cell.
+    pub fn describe(&self) -> String {
+        match self {
+            Buffered::Checked {
+                writes_per_append,
+                syncs_per_append,
+            } => {
+                let syncs = if *syncs_per_append > 0.0 {
+                    format!(
+                        "; {} fdatasync/fsync/msync per append",
+                        per_append(*syncs_per_append)
+                    )
+                } else {
+                    String::new()
+                };
+                let w = *writes_per_append;
+                if w <= 0.0 {
+                    format!(
+                        "0 writes (may write through mmap or io_uring, which strace does not \
+                         count as writes){syncs}"
+                    )
+                } else if w >= 0.9 {
+                    format!(
+                        "yes: {} OS writes per buffered append{syncs}",
+                        per_append(w)
+                    )
+                } else {
+                    format!(
+                        "no: {} OS writes per buffered append (one per {} appends; the rest \
+                         wait in the process){syncs}",
+                        per_append(w),
+                        crate::stats::human(1.0 / w)
+                    )
+                }
+            }
+            Buffered::NotApplicable(why) => format!("n/a ({why})"),
+            Buffered::NotChecked(why) => format!("not checked ({why})"),
+        }
+    }
+}
+
+/// Both checks of one subject.
+#[derive(Clone, Debug)]
+pub struct Honesty {
+    /// The durable call.
+    pub durable: Verdict,
+    /// The buffered call.
+    pub buffered: Buffered,
+}
+
+impl Honesty {
+    /// Both checks not run, for the same reason.
+    pub fn not_checked(why: &str) -> Honesty {
+        Honesty {
+            durable: Verdict::NotChecked(why.into()),
+            buffered: Buffered::NotChecked(why.into()),
         }
     }
 }
@@ -111,23 +220,24 @@ fn parse_summary(text: &str) -> BTreeMap<String, u64> {
     calls
 }
 
-fn probe(peer: &Peer, scratch: &Path, appends: u64, threads: usize) -> Result<SyncCalls> {
+fn probe(
+    peer: &Peer,
+    scratch: &Path,
+    appends: u64,
+    threads: usize,
+    durable: bool,
+) -> Result<Calls> {
     let dir = crate::workload::fresh_dir(scratch, &format!("{}-probe", peer.name))?;
     let summary = scratch.join(format!("{}-strace.txt", peer.name));
     let exe = std::env::current_exe()?;
     let status = Command::new("strace")
-        .args([
-            "-f",
-            "-c",
-            "-e",
-            "trace=fdatasync,fsync,sync_file_range,msync",
-            "-o",
-        ])
+        .args(["-f", "-c", "-e", TRACE, "-o"])
         .arg(&summary)
         .arg(exe)
         .args(["--probe", peer.name])
         .arg(&dir)
         .args([appends.to_string(), threads.to_string()])
+        .arg(if durable { "durable" } else { "buffered" })
         .stdout(Stdio::null())
         .status()
         .context("run strace")?;
@@ -140,18 +250,22 @@ fn probe(peer: &Peer, scratch: &Path, appends: u64, threads: usize) -> Result<Sy
     let get = |name: &str| calls.get(name).copied().unwrap_or(0);
     std::fs::remove_dir_all(&dir)?;
     std::fs::remove_file(&summary)?;
-    Ok(SyncCalls {
+    Ok(Calls {
         durable: get("fdatasync") + get("fsync") + get("msync"),
         sync_file_range: get("sync_file_range"),
+        writes: get("write") + get("pwrite64") + get("writev") + get("pwritev") + get("pwritev2"),
     })
 }
 
-/// Runs the three probes for `peer`.
-pub fn check(peer: &Peer, scratch: &Path) -> Verdict {
+/// Runs the durable probes for `peer` (no appends, 1 writer, 4 writers).
+fn check_durable(peer: &Peer, scratch: &Path) -> Verdict {
+    if !peer.durable {
+        return Verdict::NotApplicable("buffered mode only");
+    }
     let run = || -> Result<Verdict> {
-        let baseline = probe(peer, scratch, 0, 1)?;
-        let one = probe(peer, scratch, PROBE_APPENDS, 1)?;
-        let four = probe(peer, scratch, 2 * PROBE_APPENDS, 4)?;
+        let baseline = probe(peer, scratch, 0, 1, true)?;
+        let one = probe(peer, scratch, PROBE_APPENDS, 1, true)?;
+        let four = probe(peer, scratch, 2 * PROBE_APPENDS, 4, true)?;
         let n = PROBE_APPENDS as f64;
         let durable_one = one.durable.saturating_sub(baseline.durable) as f64;
         let range_one = one.sync_file_range.saturating_sub(baseline.sync_file_range) as f64;
@@ -165,11 +279,43 @@ pub fn check(peer: &Peer, scratch: &Path) -> Verdict {
     run().unwrap_or_else(|e| Verdict::NotChecked(format!("probe failed: {e:#}")))
 }
 
-/// The `--probe` child: `appends` durable 128-byte appends over `threads` writers, then close.
-pub fn probe_child(peer: &Peer, dir: &Path, appends: u64, threads: usize) -> Result<()> {
+/// Runs the buffered probes for `peer` (no appends, and `BUFFERED_PROBE_APPENDS`, 1 writer).
+fn check_buffered(peer: &Peer, scratch: &Path) -> Buffered {
+    if !peer.buffered {
+        return Buffered::NotApplicable("no buffered mode");
+    }
+    let run = || -> Result<Buffered> {
+        let baseline = probe(peer, scratch, 0, 1, false)?;
+        let many = probe(peer, scratch, BUFFERED_PROBE_APPENDS, 1, false)?;
+        let n = BUFFERED_PROBE_APPENDS as f64;
+        Ok(Buffered::Checked {
+            writes_per_append: many.writes.saturating_sub(baseline.writes) as f64 / n,
+            syncs_per_append: many.durable.saturating_sub(baseline.durable) as f64 / n,
+        })
+    };
+    run().unwrap_or_else(|e| Buffered::NotChecked(format!("probe failed: {e:#}")))
+}
+
+/// Runs every probe for `peer`.
+pub fn check(peer: &Peer, scratch: &Path) -> Honesty {
+    Honesty {
+        durable: check_durable(peer, scratch),
+        buffered: check_buffered(peer, scratch),
+    }
+}
+
+/// The `--probe` child: `appends` 128-byte appends (durable or buffered) over `threads`
+/// writers, then a clean close (no explicit sync).
+pub fn probe_child(
+    peer: &Peer,
+    dir: &Path,
+    appends: u64,
+    threads: usize,
+    durable: bool,
+) -> Result<()> {
     let options = crate::subject::OpenOptions {
         segment_size: crate::workload::SEGMENT_SIZE,
-        durable: true,
+        durable,
         retain_all: false,
     };
     let subject = (peer.open)(dir, &options)?;
@@ -182,7 +328,7 @@ pub fn probe_child(peer: &Peer, dir: &Path, appends: u64, threads: usize) -> Res
                 let record = &record;
                 scope.spawn(move || -> Result<()> {
                     for _ in 0..per_thread {
-                        subject.append(writer, record, true)?;
+                        subject.append(writer, record, durable)?;
                     }
                     Ok(())
                 })

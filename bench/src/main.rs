@@ -2,11 +2,13 @@
 //! okaywal, fjall's journal, sled, redb, walrus-rust), beside the machine's own limits, all in
 //! one run on one disk (issue 6).
 //!
-//! Usage: `cargo xtask bench --quick|--full [--json PATH] [--dir DIR] [--only a,b]`. `--quick`
-//! prints the tables; `--full` runs longer, with more repeats and cells, and regenerates
-//! docs/BENCHMARKS.md and docs/bench/*.svg. Two internal modes re-run this binary as a child:
-//! `--writer` (writes a volume, then waits to be SIGKILLed) and `--probe` (durable appends
-//! under strace, for the honesty column).
+//! Usage: `cargo xtask bench --quick|--full [--json PATH] [--dir DIR] [--only a,b]
+//! [--cells key,key]`. `--quick` prints the tables; `--full` runs longer, with more repeats and
+//! cells, and regenerates docs/BENCHMARKS.md and docs/bench/*.svg. `--cells` runs only the named
+//! throughput cells (`Cell::key`, e.g. `buffered_128b`) and the named sections (`latency`,
+//! `recovery`, `honesty`); such a partial run never rewrites the docs. Two internal modes re-run
+//! this binary as a child: `--writer` (writes a volume, then waits to be SIGKILLed) and `--probe`
+//! (durable or buffered appends under strace, for the honesty columns).
 
 mod honesty;
 mod limits;
@@ -133,15 +135,39 @@ impl Profile {
     }
 }
 
+/// The sections `--cells` can name besides throughput cells; each runs only when named.
+const SECTIONS: [&str; 3] = ["latency", "recovery", "honesty"];
+
 struct Args {
     full: bool,
     json: Option<PathBuf>,
     dir: PathBuf,
     only: Option<Vec<String>>,
+    /// `--cells`: the throughput cells and sections to run; `None` runs everything.
+    cells: Option<Vec<String>>,
+}
+
+impl Args {
+    /// Whether the throughput cell or section `key` runs.
+    fn wants(&self, key: &str) -> bool {
+        self.cells
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|k| k == key))
+    }
 }
 
 fn usage() -> &'static str {
-    "usage: cairn-bench --quick|--full [--json PATH] [--dir DIR] [--only name,name]\n"
+    concat!(
+        "usage: cairn-bench --quick|--full [--json PATH] [--dir DIR] [--only name,name] [--cells key,key]\n",
+        "  --quick | --full  profile; --full rewrites docs/BENCHMARKS.md and docs/bench/*.svg\n",
+        "  --json PATH       also write every figure as one flat JSON object\n",
+        "  --dir DIR         scratch directory (default bench/target/bench-data)\n",
+        "  --only name,...   only these subjects (cairn, cairn-os, raft-engine, okaywal, fjall, sled, redb, walrus)\n",
+        "  --cells key,...   only these throughput cells (keys as in the JSON: buffered_128b, durable_1t_128b,\n",
+        "                    durable_16t_128b, batch100_1t_128b, ...) and these sections: latency, recovery,\n",
+        "                    honesty (each skipped unless named); the machine limits always run. A partial\n",
+        "                    run never rewrites docs/BENCHMARKS.md or the SVGs, even with --full.\n",
+    )
 }
 
 fn main() -> Result<()> {
@@ -155,11 +181,22 @@ fn main() -> Result<()> {
         return workload::write_volume(&peer, Path::new(dir), size.parse()?, count.parse()?, true);
     }
     if argv.first().map(String::as_str) == Some("--probe") {
-        let [_, name, dir, count, threads] = argv.as_slice() else {
-            bail!("--probe NAME DIR COUNT THREADS")
+        let [_, name, dir, count, threads, mode] = argv.as_slice() else {
+            bail!("--probe NAME DIR COUNT THREADS durable|buffered")
+        };
+        let durable = match mode.as_str() {
+            "durable" => true,
+            "buffered" => false,
+            _ => bail!("--probe mode must be durable or buffered, got {mode:?}"),
         };
         let peer = find(name)?;
-        return honesty::probe_child(&peer, Path::new(dir), count.parse()?, threads.parse()?);
+        return honesty::probe_child(
+            &peer,
+            Path::new(dir),
+            count.parse()?,
+            threads.parse()?,
+            durable,
+        );
     }
     let command = format!("cargo xtask bench {}", argv.join(" "));
     let mut take = |flag: &str| -> Result<Option<String>> {
@@ -180,6 +217,13 @@ fn main() -> Result<()> {
             .join("bench-data")
     });
     let only = take("--only")?.map(|s| s.split(',').map(str::to_string).collect());
+    let cells: Option<Vec<String>> = take("--cells")?.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .collect()
+    });
     let full = match argv.as_slice() {
         [m] if m == "--full" => true,
         [m] if m == "--quick" => false,
@@ -205,6 +249,7 @@ fn main() -> Result<()> {
         json,
         dir,
         only,
+        cells,
     };
     run(&args, command)
 }
@@ -226,18 +271,42 @@ fn spread_of(values: &[f64]) -> Value {
 
 fn run(args: &Args, command: String) -> Result<()> {
     let start = Instant::now();
-    let profile = Profile::new(args.full);
+    let mut profile = Profile::new(args.full);
+    if let Some(keys) = &args.cells {
+        let known: Vec<String> = profile.cells.iter().map(Cell::key).collect();
+        let unknown: Vec<&String> = keys
+            .iter()
+            .filter(|k| !known.contains(k) && !SECTIONS.contains(&k.as_str()))
+            .collect();
+        if !unknown.is_empty() {
+            bail!(
+                "--cells: unknown {unknown:?}; the --{} profile has the cells {} and the sections {}\n{}",
+                profile.name,
+                known.join(","),
+                SECTIONS.join(","),
+                usage()
+            );
+        }
+        profile.cells.retain(|c| args.wants(&c.key()));
+    }
+    let run_latency = args.wants("latency");
+    let run_recovery = args.wants("recovery");
+    let run_honesty = args.wants("honesty");
     let machine = machine::Machine::describe(&args.dir);
     eprintln!(
         "cairn-bench --{} in {}\n{machine}\n",
         profile.name,
         args.dir.display()
     );
+    if let Some(keys) = &args.cells {
+        eprintln!("partial run (--cells {})\n", keys.join(","));
+    }
 
     let mut peers = subject::all();
     let mut absent: Vec<(String, String)> = Vec::new();
     for name in [
         "cairn",
+        "cairn-os",
         "raft-engine",
         "okaywal",
         "fjall",
@@ -305,9 +374,10 @@ fn run(args: &Args, command: String) -> Result<()> {
     let mut honesty_verdicts = BTreeMap::new();
     let mut mappings = BTreeMap::new();
     let mut latency_runs = BTreeMap::new();
-    let strace = honesty::strace_available();
-    if !strace {
-        eprintln!("strace not found: the honesty column will say \"not checked\"");
+    let mut raw_latency = Vec::new();
+    let strace = run_honesty && honesty::strace_available();
+    if run_honesty && !strace {
+        eprintln!("strace not found: the honesty columns will say \"not checked\"");
     }
 
     // Throughput rows, one per cell.
@@ -346,94 +416,33 @@ fn run(args: &Args, command: String) -> Result<()> {
     }
     let mut sync_rows: Vec<Row> = Vec::new();
 
-    let volume_bytes = profile.recovery_count * 4096;
-    let mut recovery_rows: Vec<Row> = vec![
-        Row {
-            key: "recovery_clean_4k".into(),
-            label: "recovery after clean close, 4 KiB records".into(),
-            unit: "MB/s",
-            higher_better: true,
-            values: BTreeMap::new(),
-            limit: Some((
-                limits.bandwidth.read_cached_mbps,
-                "sequential read from the page cache".into(),
-            )),
-        },
-        Row {
-            key: "recovery_crash_4k".into(),
-            label: "recovery after SIGKILL, 4 KiB records".into(),
-            unit: "MB/s",
-            higher_better: true,
-            values: BTreeMap::new(),
-            limit: Some((
-                limits.bandwidth.read_cached_mbps,
-                "sequential read from the page cache".into(),
-            )),
-        },
-        Row {
-            key: "disk_bytes_per_payload_byte".into(),
-            label: format!(
-                "bytes on disk per payload byte ({} MiB of 4 KiB records)",
-                volume_bytes >> 20
-            ),
-            unit: "ratio",
-            higher_better: false,
-            values: BTreeMap::new(),
-            limit: Some((1.0, "the payload itself".into())),
-        },
-        Row {
-            key: "recovery_clean_4k_secs".into(),
-            label: "recovery time after clean close, 4 KiB records".into(),
-            unit: "s",
-            higher_better: false,
-            values: BTreeMap::new(),
-            limit: Some((
-                volume_bytes as f64 / (limits.bandwidth.read_cached_mbps * 1e6),
-                "the volume read sequentially from the page cache".into(),
-            )),
-        },
-        Row {
-            key: "recovery_crash_4k_secs".into(),
-            label: "recovery time after SIGKILL, 4 KiB records".into(),
-            unit: "s",
-            higher_better: false,
-            values: BTreeMap::new(),
-            limit: Some((
-                volume_bytes as f64 / (limits.bandwidth.read_cached_mbps * 1e6),
-                "the volume read sequentially from the page cache".into(),
-            )),
-        },
-    ];
-    let latency_keys = ["p50", "p99", "p999"];
-    let mut latency_rows: Vec<Row> = Vec::new();
-    for (kind, text) in [
-        ("rotation", "across segment rotations"),
-        ("steady", "steady state"),
-    ] {
-        for k in latency_keys {
-            latency_rows.push(Row {
-                key: format!("latency_{kind}_{k}"),
-                label: format!("durable append 1 KiB latency {k}, {text}"),
-                unit: "µs",
-                higher_better: false,
-                values: BTreeMap::new(),
-                // Filled in by the raw loop interleaved with the latency runs.
-                limit: None,
-            });
+    for peer in &peers {
+        mappings.insert(peer.name, peer.mapping);
+    }
+    if run_honesty {
+        for peer in &peers {
+            progress(start, &format!("{}: honesty check", peer.name));
+            let verdict = if strace {
+                honesty::check(peer, &args.dir)
+            } else {
+                honesty::Honesty::not_checked("strace not installed")
+            };
+            eprintln!("    durable: {}", verdict.durable.describe());
+            eprintln!("    buffered: {}", verdict.buffered.describe());
+            honesty_verdicts.insert(peer.name, verdict);
         }
     }
 
-    for peer in &peers {
-        mappings.insert(peer.name, peer.mapping);
-        progress(start, &format!("{}: honesty check", peer.name));
-        let verdict = if strace {
-            honesty::check(peer, &args.dir)
+    // Why a subject takes no part in a cell of this mode, if it does not.
+    let not_applicable = |peer: &Peer, mode: Mode| -> Option<&'static str> {
+        if mode == Mode::Buffered && !peer.buffered {
+            Some("every commit syncs")
+        } else if mode != Mode::Buffered && !peer.durable {
+            Some("buffered mode only")
         } else {
-            honesty::Verdict::NotChecked("strace not installed".into())
-        };
-        eprintln!("    {}", verdict.describe());
-        honesty_verdicts.insert(peer.name, verdict);
-    }
+            None
+        }
+    };
 
     let raw_dir = workload::fresh_dir(&args.dir, "raw")?;
     let mut paired = BTreeMap::new();
@@ -447,9 +456,7 @@ fn run(args: &Args, command: String) -> Result<()> {
         for _ in 0..profile.budget.repeats {
             raw.push(limits::raw_cell(&raw_dir, cell, &profile.budget)?);
             for peer in &peers {
-                if (cell.mode == Mode::Buffered && !peer.buffered)
-                    || failures.contains_key(peer.name)
-                {
+                if not_applicable(peer, cell.mode).is_some() || failures.contains_key(peer.name) {
                     continue;
                 }
                 match workload::throughput(peer, &args.dir, cell, &profile.budget) {
@@ -495,8 +502,8 @@ fn run(args: &Args, command: String) -> Result<()> {
         row.limit = Some((raw.median, what));
         let mut line = format!(" raw={}", stats::human(raw.median));
         for peer in &peers {
-            let value = if cell.mode == Mode::Buffered && !peer.buffered {
-                Value::NotApplicable("every commit syncs")
+            let value = if let Some(why) = not_applicable(peer, cell.mode) {
+                Value::NotApplicable(why)
             } else if let Some(e) = failures.remove(peer.name) {
                 Value::Failed(e)
             } else {
@@ -524,81 +531,171 @@ fn run(args: &Args, command: String) -> Result<()> {
     }
     std::fs::remove_dir_all(&raw_dir)?;
 
-    // Latency: every subject and a raw fdatasync loop, interleaved in small chunks; once with
-    // small segments (only subjects with a segment-size knob) and once in steady state.
-    let mut raw_latency = Vec::new();
-    let knobbed: Vec<Peer> = peers.iter().copied().filter(|p| p.rotation_knob).collect();
-    for (kind, participants, segment) in [
-        ("rotation", &knobbed, profile.rotation_segment),
-        ("steady", &peers, workload::SEGMENT_SIZE),
-    ] {
+    // Latency: one run in which every knobbed subject with small (rotating) segments, every
+    // subject with steady-state segments and a raw fdatasync loop are interleaved in small
+    // chunks, so that the rotating and the steady figures share the same moments of the disk.
+    let mut latency_rows: Vec<Row> = Vec::new();
+    if run_latency {
+        let mut participants = Vec::new();
+        for peer in peers.iter().filter(|p| p.durable) {
+            if peer.rotation_knob {
+                participants.push(workload::Participant {
+                    peer: *peer,
+                    segment_size: profile.rotation_segment,
+                    kind: "rotation",
+                });
+            }
+            participants.push(workload::Participant {
+                peer: *peer,
+                segment_size: workload::SEGMENT_SIZE,
+                kind: "steady",
+            });
+        }
         progress(
             start,
             &format!(
-                "latency ({kind}), {} subjects interleaved",
+                "latency, {} participants (rotating and steady) and a raw loop interleaved",
                 participants.len()
             ),
         );
         let (raw, samples) = workload::latency_interleaved(
-            participants,
+            &participants,
             &args.dir,
             1024,
             profile.latency_count,
-            segment,
             profile.latency_time_cap,
         )?;
-        for row in latency_rows.iter_mut().filter(|r| r.key.contains(kind)) {
-            let q = if row.key.ends_with("p50") {
-                0.5
-            } else if row.key.ends_with("p999") {
-                0.999
-            } else {
-                0.99
-            };
-            if !raw.is_empty() {
-                row.limit = Some((
-                    stats::quantile(&raw, q) as f64 / 1e3,
-                    format!(
-                        "raw pwrite + fdatasync of 1 KiB into a preallocated file, interleaved with the subjects ({} samples)",
-                        raw.len()
-                    ),
-                ));
-            }
-            for peer in &peers {
-                let value = match participants.iter().position(|p| p.name == peer.name) {
-                    None => Value::NotApplicable("no segment-size knob"),
-                    Some(i) => match &samples[i] {
-                        Ok(run) if !run.is_empty() => {
-                            Value::Measured(Spread::single(stats::quantile(run, q) as f64 / 1e3))
-                        }
-                        Ok(_) => Value::Failed("no samples".into()),
-                        Err(e) => Value::Failed(e.clone()),
-                    },
+        for (kind, text) in [
+            ("rotation", "across segment rotations"),
+            ("steady", "steady state"),
+        ] {
+            for (k, q) in [("p50", 0.5), ("p99", 0.99), ("p999", 0.999)] {
+                let mut row = Row {
+                    key: format!("latency_{kind}_{k}"),
+                    label: format!("durable append 1 KiB latency {k}, {text}"),
+                    unit: "µs",
+                    higher_better: false,
+                    values: BTreeMap::new(),
+                    limit: None,
                 };
-                row.values.insert(peer.name, value);
+                if !raw.is_empty() {
+                    row.limit = Some((
+                        stats::quantile(&raw, q) as f64 / 1e3,
+                        format!(
+                            "raw pwrite + fdatasync of 1 KiB into a preallocated file, interleaved with the rotating and steady subjects in the same run ({} samples)",
+                            raw.len()
+                        ),
+                    ));
+                }
+                for peer in &peers {
+                    let found = participants
+                        .iter()
+                        .position(|p| p.peer.name == peer.name && p.kind == kind);
+                    let value = match found {
+                        None if !peer.durable => Value::NotApplicable("buffered mode only"),
+                        None => Value::NotApplicable("no segment-size knob"),
+                        Some(i) => match &samples[i] {
+                            Ok(run) if !run.is_empty() => Value::Measured(Spread::single(
+                                stats::quantile(run, q) as f64 / 1e3,
+                            )),
+                            Ok(_) => Value::Failed("no samples".into()),
+                            Err(e) => Value::Failed(e.clone()),
+                        },
+                    };
+                    row.values.insert(peer.name, value);
+                }
+                latency_rows.push(row);
             }
         }
-        if kind == "steady" {
-            raw_latency = raw;
-        }
-        for (peer, result) in participants.iter().zip(samples) {
+        eprintln!("    raw fdatasync loop: {} samples", raw.len());
+        raw_latency = raw;
+        for (participant, result) in participants.iter().zip(samples) {
+            let (name, kind) = (participant.peer.name, participant.kind);
             match result {
                 Ok(run) => {
-                    eprintln!("    {} {kind}: {} samples", peer.name, run.len());
-                    let entry: &mut (Vec<u64>, Vec<u64>) =
-                        latency_runs.entry(peer.name).or_default();
+                    eprintln!("    {name} {kind}: {} samples", run.len());
+                    let entry: &mut (Vec<u64>, Vec<u64>) = latency_runs.entry(name).or_default();
                     if kind == "rotation" {
                         entry.0 = run;
                     } else {
                         entry.1 = run;
                     }
                 }
-                Err(e) => eprintln!("    {} latency ({kind}): FAILED: {e}", peer.name),
+                Err(e) => eprintln!("    {name} latency ({kind}): FAILED: {e}"),
             }
         }
     }
 
-    for peer in &peers {
+    let volume_bytes = profile.recovery_count * 4096;
+    let mut recovery_rows: Vec<Row> = Vec::new();
+    if run_recovery {
+        recovery_rows = vec![
+            Row {
+                key: "recovery_clean_4k".into(),
+                label: "recovery after clean close, 4 KiB records".into(),
+                unit: "MB/s",
+                higher_better: true,
+                values: BTreeMap::new(),
+                limit: Some((
+                    limits.bandwidth.read_cached_mbps,
+                    "sequential read from the page cache".into(),
+                )),
+            },
+            Row {
+                key: "recovery_crash_4k".into(),
+                label: "recovery after SIGKILL, 4 KiB records".into(),
+                unit: "MB/s",
+                higher_better: true,
+                values: BTreeMap::new(),
+                limit: Some((
+                    limits.bandwidth.read_cached_mbps,
+                    "sequential read from the page cache".into(),
+                )),
+            },
+            Row {
+                key: "disk_bytes_per_payload_byte".into(),
+                label: format!(
+                    "bytes on disk per payload byte ({} MiB of 4 KiB records)",
+                    volume_bytes >> 20
+                ),
+                unit: "ratio",
+                higher_better: false,
+                values: BTreeMap::new(),
+                limit: Some((1.0, "the payload itself".into())),
+            },
+            Row {
+                key: "recovery_clean_4k_secs".into(),
+                label: "recovery time after clean close, 4 KiB records".into(),
+                unit: "s",
+                higher_better: false,
+                values: BTreeMap::new(),
+                limit: Some((
+                    volume_bytes as f64 / (limits.bandwidth.read_cached_mbps * 1e6),
+                    "the volume read sequentially from the page cache".into(),
+                )),
+            },
+            Row {
+                key: "recovery_crash_4k_secs".into(),
+                label: "recovery time after SIGKILL, 4 KiB records".into(),
+                unit: "s",
+                higher_better: false,
+                values: BTreeMap::new(),
+                limit: Some((
+                    volume_bytes as f64 / (limits.bandwidth.read_cached_mbps * 1e6),
+                    "the volume read sequentially from the page cache".into(),
+                )),
+            },
+        ];
+    }
+    // No subject runs when the recovery section is not selected (`--cells`).
+    for peer in peers.iter().filter(|_| run_recovery) {
+        if !peer.durable {
+            for row in &mut recovery_rows {
+                row.values
+                    .insert(peer.name, Value::NotApplicable("buffered mode only"));
+            }
+            continue;
+        }
         progress(
             start,
             &format!("{}: recovery of {} MiB", peer.name, volume_bytes >> 20),
@@ -669,6 +766,7 @@ fn run(args: &Args, command: String) -> Result<()> {
         machine,
         subjects: peers.iter().map(|p| p.name).collect(),
         absent,
+        cells: args.cells.clone(),
         limits,
         rows,
         honesty: honesty_verdicts,
@@ -677,7 +775,7 @@ fn run(args: &Args, command: String) -> Result<()> {
         raw_latency,
         paired,
         latency_setup: format!(
-            "Latency: up to {} durable 1 KiB appends by one writer per subject (at most {} s per participant), all subjects and a raw pwrite + fdatasync loop interleaved in chunks of 64 appends so they share the machine's noise; with {} MiB segments (rotating) and with {} MiB segments (steady); subjects without a segment-size knob are in the steady run only",
+            "Latency: up to {} durable 1 KiB appends by one writer per participant, in one run (at most {} s per participant): every subject with a segment-size knob opened with {} MiB segments (rotating), every subject with {} MiB segments (steady), and a raw pwrite + fdatasync loop, all interleaved in chunks of 64 appends, so that the rotating and the steady figures share the machine's noise; subjects without a segment-size knob have steady figures only",
             profile.latency_count,
             profile.latency_time_cap.as_secs(),
             profile.rotation_segment as f64 / f64::from(1u32 << 20),
@@ -696,10 +794,16 @@ fn run(args: &Args, command: String) -> Result<()> {
         eprintln!("wrote {}", path.display());
     }
     if args.full {
-        let docs =
-            std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))?.join("docs");
-        report.write_docs(&docs)?;
-        eprintln!("wrote {}", docs.join("BENCHMARKS.md").display());
+        if args.cells.is_some() {
+            eprintln!(
+                "partial run (--cells): docs/BENCHMARKS.md and docs/bench/*.svg NOT rewritten; only a full run without --cells publishes"
+            );
+        } else {
+            let docs = std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))?
+                .join("docs");
+            report.write_docs(&docs)?;
+            eprintln!("wrote {}", docs.join("BENCHMARKS.md").display());
+        }
     }
     Ok(())
 }

@@ -7,15 +7,34 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::honesty::Verdict;
+use crate::honesty::{Buffered, Honesty, Verdict};
 use crate::limits::{Bandwidth, Checksums, SyncLoop};
 use crate::machine::Machine;
 use crate::stats::{Spread, human};
 use crate::svg::{self, Axis, Series};
 use crate::workload::{size_label, size_text};
 
-/// The subject whose figures are compared with everyone else's.
+/// The subject whose figures are compared with everyone else's. Every subject whose name
+/// starts with it (`cairn-os`) is Cairn too, and never counts as a peer.
 pub const CAIRN: &str = "cairn";
+
+/// Whether a subject is Cairn itself (`cairn`, `cairn-os`) rather than a peer.
+pub fn is_cairn(subject: &str) -> bool {
+    subject.starts_with(CAIRN)
+}
+
+/// One of the issue-6 headline ratios.
+#[derive(Clone, Copy, Debug)]
+pub struct Headline {
+    /// JSON key.
+    pub name: &'static str,
+    /// Whether every row it is computed from was run (`--cells` may leave some out).
+    pub ran: bool,
+    /// The ratio, when its inputs were run and measured.
+    pub value: Option<f64>,
+    /// The target, as text.
+    pub target: &'static str,
+}
 
 /// One subject's value in one row.
 #[derive(Clone, Debug)]
@@ -82,12 +101,14 @@ pub struct Report {
     pub subjects: Vec<&'static str>,
     /// Peers that failed to build or were left out, with why.
     pub absent: Vec<(String, String)>,
+    /// `--cells`, when the run was partial: the throughput cells and sections that ran.
+    pub cells: Option<Vec<String>>,
     /// The machine's limits.
     pub limits: Limits,
     /// Every figure.
     pub rows: Vec<Row>,
-    /// Honesty verdict per subject.
-    pub honesty: BTreeMap<&'static str, Verdict>,
+    /// Honesty verdicts per subject (empty when the honesty section did not run).
+    pub honesty: BTreeMap<&'static str, Honesty>,
     /// How each subject's calls map onto the benchmark.
     pub mappings: BTreeMap<&'static str, &'static str>,
     /// Sorted latencies (ns) per subject of the run across rotations and of the steady run.
@@ -108,14 +129,15 @@ pub struct Report {
 
 impl Report {
     fn honest(&self, subject: &str) -> bool {
-        self.honesty.get(subject).is_none_or(Verdict::honest)
+        self.honesty.get(subject).is_none_or(|h| h.durable.honest())
     }
 
-    /// The best honest peer (not Cairn) of a row, among `among` if given.
+    /// The best honest peer of a row, among `among` if given. Cairn (every subject whose name
+    /// starts with `cairn`) is never a peer.
     pub fn best_peer(&self, row: &Row, among: Option<&[&str]>) -> Option<(&'static str, f64)> {
         let mut best: Option<(&'static str, f64)> = None;
         for (&name, value) in &row.values {
-            if name == CAIRN || !self.honest(name) || among.is_some_and(|a| !a.contains(&name)) {
+            if is_cairn(name) || !self.honest(name) || among.is_some_and(|a| !a.contains(&name)) {
                 continue;
             }
             let Some(v) = value.median() else { continue };
@@ -175,8 +197,10 @@ impl Report {
         self.row(key)?.values.get(CAIRN)?.median()
     }
 
-    /// The five headline ratios of issue 6 (absent when a figure is missing).
-    pub fn headline(&self) -> Vec<(&'static str, Option<f64>, &'static str)> {
+    /// The five headline ratios of issue 6. A ratio whose rows were not run (`--cells`) has
+    /// `ran == false`; one whose rows ran but lack a figure has no value.
+    pub fn headline(&self) -> Vec<Headline> {
+        let ran = |keys: &[&str]| keys.iter().all(|k| self.row(k).is_some());
         // Against the raw loop run interleaved with the subjects in the same cell, repeat by repeat.
         let ratio_1t = self
             .row("durable_1t_128b")
@@ -195,15 +219,36 @@ impl Report {
             .zip(self.cairn("latency_steady_p99"))
             .map(|(r, s)| r / s);
         vec![
-            ("ratio_durable_1t_vs_raw_fdatasync", ratio_1t, "≥ 0.9"),
-            (
-                "ratio_durable_16t_vs_best_peer",
-                ratio_16t,
-                "≥ 1.5 (best of raft-engine, okaywal)",
-            ),
-            ("ratio_buffered_128b_vs_best_peer", ratio_buffered, "≥ 2"),
-            ("recovery_gbps_4k", recovery, "≥ 2 GB/s"),
-            ("ratio_rotation_p99_vs_steady_p99", rotation, "≤ 1.5"),
+            Headline {
+                name: "ratio_durable_1t_vs_raw_fdatasync",
+                ran: ran(&["durable_1t_128b"]),
+                value: ratio_1t,
+                target: "≥ 0.9",
+            },
+            Headline {
+                name: "ratio_durable_16t_vs_best_peer",
+                ran: ran(&["durable_16t_128b"]),
+                value: ratio_16t,
+                target: "≥ 1.5 (best of raft-engine, okaywal)",
+            },
+            Headline {
+                name: "ratio_buffered_128b_vs_best_peer",
+                ran: ran(&["buffered_128b"]),
+                value: ratio_buffered,
+                target: "≥ 2",
+            },
+            Headline {
+                name: "recovery_gbps_4k",
+                ran: ran(&["recovery_clean_4k"]),
+                value: recovery,
+                target: "≥ 2 GB/s",
+            },
+            Headline {
+                name: "ratio_rotation_p99_vs_steady_p99",
+                ran: ran(&["latency_rotation_p99", "latency_steady_p99"]),
+                value: rotation,
+                target: "≤ 1.5",
+            },
         ]
     }
 
@@ -326,17 +371,20 @@ impl Report {
 
     /// The honesty table.
     pub fn honesty_table(&self) -> String {
+        if self.honesty.is_empty() {
+            return "not run (--cells without honesty): every subject counts as honest for \"best honest peer\"\n".into();
+        }
         let mut t = String::from(
-            "| subject | durable call | reaches fdatasync/fsync? (strace -f -c) |\n|---|---|---|\n",
+            "| subject | mapping | durable call reaches fdatasync/fsync? (strace -f -c) | buffered call reaches the OS per append? (strace -f -c) |\n|---|---|---|---|\n",
         );
         for s in &self.subjects {
-            let verdict = self
-                .honesty
-                .get(s)
-                .map_or("not checked".into(), Verdict::describe);
+            let (durable, buffered) = self.honesty.get(s).map_or_else(
+                || ("not checked".to_string(), "not checked".to_string()),
+                |h| (h.durable.describe(), h.buffered.describe()),
+            );
             let _ = writeln!(
                 t,
-                "| {s} | {} | {verdict} |",
+                "| {s} | {} | {durable} | {buffered} |",
                 self.mappings.get(s).copied().unwrap_or("")
             );
         }
@@ -346,19 +394,20 @@ impl Report {
     /// The headline ratios with their targets.
     pub fn headline_table(&self) -> String {
         let mut t = String::from("| ratio | value | target | met |\n|---|---:|---|---|\n");
-        for (name, value, target) in self.headline() {
-            let (v, met) = match value {
-                Some(v) => (
+        for h in self.headline() {
+            let (v, met) = match (h.ran, h.value) {
+                (false, _) => ("not run".into(), "—"),
+                (true, Some(v)) => (
                     format!("{v:.2}"),
-                    if Self::target_met(name, v) {
+                    if Self::target_met(h.name, v) {
                         "yes"
                     } else {
                         "no"
                     },
                 ),
-                None => ("—".into(), "—"),
+                (true, None) => ("—".into(), "—"),
             };
-            let _ = writeln!(t, "| {name} | {v} | {target} | {met} |");
+            let _ = writeln!(t, "| {} | {v} | {} | {met} |", h.name, h.target);
         }
         t
     }
@@ -386,6 +435,13 @@ impl Report {
     pub fn text(&self) -> String {
         let mut t = String::new();
         let _ = writeln!(t, "\n== machine ==\n{}\n", self.machine);
+        if let Some(cells) = &self.cells {
+            let _ = writeln!(
+                t,
+                "partial run: --cells {} (other cells and sections not run)\n",
+                cells.join(",")
+            );
+        }
         let _ = writeln!(t, "== machine limits ==\n{}", self.limits_table());
         let _ = writeln!(t, "== honesty ==\n{}", self.honesty_table());
         let _ = writeln!(
@@ -438,8 +494,12 @@ impl Report {
         ));
         fields.push(("machine.disk".into(), text(&self.machine.disk)));
         fields.push(("wall_secs".into(), num(self.wall_secs)));
-        for (name, value, _) in self.headline() {
-            fields.push((name.into(), value.map_or("null".into(), num)));
+        if let Some(cells) = &self.cells {
+            fields.push(("cells".into(), text(&cells.join(","))));
+        }
+        // A ratio whose rows were not run is absent; one that ran without a figure is null.
+        for h in self.headline().into_iter().filter(|h| h.ran) {
+            fields.push((h.name.into(), h.value.map_or("null".into(), num)));
         }
         for (size, (s, l)) in &self.limits.preallocated {
             let k = format!("limit.fdatasync_preallocated_{}", size_label(*size));
@@ -498,8 +558,8 @@ impl Report {
                 }
             }
         }
-        for (name, verdict) in &self.honesty {
-            match verdict {
+        for (name, honesty) in &self.honesty {
+            match &honesty.durable {
                 Verdict::Checked {
                     durable_per_append,
                     range_per_append,
@@ -518,11 +578,38 @@ impl Report {
                     }
                     fields.push((
                         format!("{name}.honesty.honest"),
-                        verdict.honest().to_string(),
+                        honesty.durable.honest().to_string(),
                     ));
                 }
+                Verdict::NotApplicable(why) => fields.push((
+                    format!("{name}.honesty.durable"),
+                    text(&format!("n/a: {why}")),
+                )),
                 Verdict::NotChecked(why) => fields.push((
                     format!("{name}.honesty"),
+                    text(&format!("not checked: {why}")),
+                )),
+            }
+            match &honesty.buffered {
+                Buffered::Checked {
+                    writes_per_append,
+                    syncs_per_append,
+                } => {
+                    fields.push((
+                        format!("{name}.honesty.os_writes_per_buffered_append"),
+                        num(*writes_per_append),
+                    ));
+                    fields.push((
+                        format!("{name}.honesty.syncs_per_buffered_append"),
+                        num(*syncs_per_append),
+                    ));
+                }
+                Buffered::NotApplicable(why) => fields.push((
+                    format!("{name}.honesty.buffered"),
+                    text(&format!("n/a: {why}")),
+                )),
+                Buffered::NotChecked(why) => fields.push((
+                    format!("{name}.honesty.buffered"),
                     text(&format!("not checked: {why}")),
                 )),
             }
@@ -567,11 +654,20 @@ impl Report {
             md,
             "## Honesty\n\nA peer whose durable call does not reach fdatasync/fsync (or msync) is reported \
              but not ranked: it is excluded from \"best honest peer\". Checked by running each subject in \
-             a child process under `strace -f -c -e trace=fdatasync,fsync,sync_file_range,msync`, with \
+             a child process under `strace -f -c -e {}`, with \
              0 and {} durable 128-byte appends (the difference is per append), and with {} appends over 4 \
-             writers (records per sync).\n\n{}",
+             writers (records per sync).\n\n\
+             The last column counts the write system calls (write, pwrite64, writev, pwritev, pwritev2) \
+             of 0 and {} buffered 128-byte appends followed by a clean close, per append: about 1 where \
+             every buffered append is handed to the OS (it survives a crash of the process), far below 1 \
+             where appends wait in an in-process buffer (they do not). Writes through a shared mapping or \
+             io_uring are not write system calls and count 0. `cairn` buffers in the process \
+             (`Durability::None`); `cairn-os` is the same WAL handing every buffered append to the OS \
+             (`Durability::Buffered`), run in the buffered cells only, and is never ranked as a peer.\n\n{}",
+            crate::honesty::TRACE,
             crate::honesty::PROBE_APPENDS,
             2 * crate::honesty::PROBE_APPENDS,
+            crate::honesty::BUFFERED_PROBE_APPENDS,
             self.honesty_table()
         );
         let _ = writeln!(
@@ -580,8 +676,10 @@ impl Report {
              better. \"cairn ÷ best\" and \"cairn ÷ limit\" compare Cairn with the best honest peer \
              and with the physical limit named in the notes; in throughput rows they are the median \
              of per-repeat ratios (each repeat runs the raw loop and every subject back to back), \
-             elsewhere the ratio of medians. Buffered runs include one sync at the \
-             end (walrus has no sync call; okaywal has no unsynced write). {}. {}.\n\n{}",
+             elsewhere the ratio of medians. \"best honest peer\" never counts `cairn` or `cairn-os`. \
+             Buffered runs include one sync at the end (walrus has no sync call; okaywal has no \
+             unsynced write); whether a buffered append reaches the OS before that sync differs between \
+             the logs, see the last honesty column. {}. {}.\n\n{}",
             self.latency_setup,
             self.recovery_setup,
             self.figures_table()
@@ -628,6 +726,9 @@ impl Report {
                     Some((*t as f64, v))
                 })
                 .collect();
+            if points.is_empty() {
+                continue;
+            }
             for (_, v) in &points {
                 max = max.max(*v);
                 min = min.min(*v);
@@ -727,7 +828,15 @@ impl Report {
         let categories = vec!["clean close".to_string(), "after SIGKILL".to_string()];
         let mut series = Vec::new();
         let mut max = 1.0f64;
-        for s in &self.subjects {
+        // Subjects without a recovery run (`cairn-os`: n/a) get no bar and no legend entry.
+        let applicable = |s: &str| {
+            ["recovery_clean_4k", "recovery_crash_4k"].iter().any(|k| {
+                self.row(k)
+                    .and_then(|r| r.values.get(s))
+                    .is_some_and(|v| !matches!(v, Value::NotApplicable(_)))
+            })
+        };
+        for s in self.subjects.iter().filter(|s| applicable(s)) {
             let points: Vec<(f64, f64)> = ["recovery_clean_4k", "recovery_crash_4k"]
                 .iter()
                 .enumerate()

@@ -64,13 +64,16 @@ pub struct Peer {
     pub recover: fn(&Path, &OpenOptions) -> Result<Recovered>,
     /// Whether the peer can append without forcing durability.
     pub buffered: bool,
+    /// Whether the subject takes part in durable cells, latency and recovery (`cairn-os`, a
+    /// second view of Cairn's buffered mode, takes part in buffered cells only).
+    pub durable: bool,
     /// Whether `OpenOptions::segment_size` reaches a rotation knob of the peer.
     pub rotation_knob: bool,
     /// How the adapter maps the benchmark's calls onto the peer's API.
     pub mapping: &'static str,
 }
 
-/// Every subject compiled into this binary, Cairn first.
+/// Every subject compiled into this binary, Cairn (and `cairn-os`) first.
 #[allow(unused_mut, reason = "empty when every peer feature is off")]
 #[allow(
     clippy::vec_init_then_push,
@@ -85,6 +88,8 @@ pub fn all() -> Vec<Peer> {
     let mut peers = Vec::new();
     #[cfg(feature = "cairn")]
     peers.push(crate::peers::cairn::PEER);
+    #[cfg(feature = "cairn")]
+    peers.push(crate::peers::cairn::PEER_OS);
     #[cfg(feature = "raft-engine")]
     peers.push(crate::peers::raft_engine::PEER);
     #[cfg(feature = "okaywal")]

@@ -1,6 +1,7 @@
 //! The loop every subject is driven through: open a fresh directory, warm up, run writer
-//! threads against a shared deadline and volume cap, sync, close. Also the latency run across
-//! segment rotations and the recovery runs (clean close, and SIGKILL of a child writer).
+//! threads against a shared deadline and volume cap, sync, close. Also the latency run (subjects
+//! with small, rotating segments and with steady-state segments, interleaved with a raw loop in
+//! one run) and the recovery runs (clean close, and SIGKILL of a child writer).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -207,26 +208,32 @@ pub fn throughput(peer: &Peer, scratch: &Path, cell: &Cell, budget: &Budget) -> 
 /// One participant's latency samples (sorted, ns), or why it failed.
 pub type Samples = std::result::Result<Vec<u64>, String>;
 
-/// Per-append latencies of durable single-writer appends of `size` bytes, for every subject and
-/// for a raw pwrite + fdatasync loop on a preallocated file, interleaved in chunks of
-/// `chunk` appends so that noise from other work on the machine lands on all of them alike.
-/// Each participant gets up to `count` appends; the whole run stops after `time_cap` per
-/// participant. Returns the raw loop's samples and each subject's, in `peers` order.
+/// One participant of the interleaved latency run: a subject opened with one segment size.
+#[derive(Clone, Copy)]
+pub struct Participant {
+    /// The subject.
+    pub peer: Peer,
+    /// Segment size it is opened with.
+    pub segment_size: u64,
+    /// `rotation` or `steady`; names the participant's directory.
+    pub kind: &'static str,
+}
+
+/// Per-append latencies of durable single-writer appends of `size` bytes, for every participant
+/// and for a raw pwrite + fdatasync loop on a preallocated file, interleaved in chunks of
+/// `CHUNK` appends so that noise from other work on the machine lands on all of them alike.
+/// Each participant has its own directory (`<name>-latency-<kind>`) and gets up to `count`
+/// appends; the whole run stops after `time_cap` per participant (raw loop included). Returns
+/// the raw loop's samples and each participant's, in `participants` order.
 pub fn latency_interleaved(
-    peers: &[Peer],
+    participants: &[Participant],
     scratch: &Path,
     size: usize,
     count: usize,
-    segment_size: u64,
     time_cap: Duration,
 ) -> Result<(Vec<u64>, Vec<Samples>)> {
     use std::os::unix::fs::FileExt;
     const CHUNK: usize = 64;
-    let options = OpenOptions {
-        segment_size,
-        durable: true,
-        retain_all: false,
-    };
     let record = payload(size, 7);
     let raw_dir = fresh_dir(scratch, "raw-latency")?;
     let raw_path = raw_dir.join("preallocated.raw");
@@ -237,10 +244,16 @@ pub fn latency_interleaved(
 
     let mut open: Vec<Option<(PathBuf, Box<dyn Subject>)>> = Vec::new();
     let mut samples: Vec<Samples> = Vec::new();
-    for peer in peers {
+    for participant in participants {
         let opened = (|| -> Result<(PathBuf, Box<dyn Subject>)> {
-            let dir = fresh_dir(scratch, &format!("{}-latency", peer.name))?;
-            let subject = (peer.open)(&dir, &options)?;
+            let name = participant.peer.name;
+            let dir = fresh_dir(scratch, &format!("{name}-latency-{}", participant.kind))?;
+            let options = OpenOptions {
+                segment_size: participant.segment_size,
+                durable: true,
+                retain_all: false,
+            };
+            let subject = (participant.peer.open)(&dir, &options)?;
             // A short warm-up so that opening is not in the figure.
             for _ in 0..16 {
                 subject.append(0, &record, true)?;
@@ -259,7 +272,7 @@ pub fn latency_interleaved(
         }
     }
     let began = Instant::now();
-    let deadline = time_cap * (peers.len() as u32 + 1);
+    let deadline = time_cap * (u32::try_from(participants.len()).unwrap_or(u32::MAX - 1) + 1);
     while raw.len() < count && began.elapsed() < deadline {
         for _ in 0..CHUNK {
             if raw_offset + size as u64 > crate::limits::PREALLOCATED_SIZE {

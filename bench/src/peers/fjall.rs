@@ -16,8 +16,9 @@ pub const PEER: Peer = Peer {
     open,
     recover,
     buffered: true,
+    durable: true,
     rotation_knob: false,
-    mapping: "record = insert(seq key); durable = Database::persist(SyncData); batch = OwnedWriteBatch",
+    mapping: "record = insert(seq key); durable = Database::persist(SyncData); buffered = insert, one persist(SyncData) at the end; batch = OwnedWriteBatch",
 };
 
 struct Fjall {

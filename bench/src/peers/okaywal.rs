@@ -21,6 +21,7 @@ pub const PEER: Peer = Peer {
     open,
     recover,
     buffered: false,
+    durable: true,
     rotation_knob: true,
     mapping: "record = entry of one chunk; batch = entry of 100 chunks; commit always syncs",
 };

@@ -21,8 +21,9 @@ pub const PEER: Peer = Peer {
     open,
     recover,
     buffered: true,
+    durable: true,
     rotation_knob: true,
-    mapping: "one Raft group per writer; record = entry; Engine::write(batch, sync)",
+    mapping: "one Raft group per writer; record = entry; durable = Engine::write(batch, true); buffered = Engine::write(batch, false), one Engine::sync at the end",
 };
 
 /// Tells raft-engine where an entry's index lives.

@@ -17,8 +17,9 @@ pub const PEER: Peer = Peer {
     open,
     recover,
     buffered: true,
+    durable: true,
     rotation_knob: false,
-    mapping: "record = write txn + insert(u64, bytes) + commit; durable = Durability::Immediate",
+    mapping: "record = write txn + insert(u64, bytes) + commit; durable = Durability::Immediate; buffered = Durability::None, one Immediate commit at the end",
 };
 
 const TABLE: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");

@@ -15,8 +15,9 @@ pub const PEER: Peer = Peer {
     open,
     recover,
     buffered: true,
+    durable: true,
     rotation_knob: false,
-    mapping: "record = insert(seq key); durable = Db::flush(); batch = sled::Batch + apply_batch",
+    mapping: "record = insert(seq key); durable = Db::flush(); buffered = insert, one Db::flush() at the end; batch = sled::Batch + apply_batch",
 };
 
 struct Sled {

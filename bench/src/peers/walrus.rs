@@ -3,6 +3,11 @@
 //! runs open with `FsyncSchedule::SyncEach` and buffered ones with `FsyncSchedule::NoFsync`
 //! (walrus has no call to sync later, so a buffered run ends without a sync).
 //!
+//! walrus 0.2 has two storage backends: the FD backend (the default; `pwrite` per append, and
+//! io_uring for `batch_append_for_topic` on Linux) and an mmap backend (after
+//! `disable_fd_backend()`). The adapter keeps the default, so a buffered append is one `pwrite`
+//! handed to the OS; the honesty column counts those writes.
+//!
 //! walrus places its files under `$WALRUS_DATA_DIR/<key>`; `main` points `WALRUS_DATA_DIR` at the
 //! benchmark directory before any thread starts, and the key is the run's directory name.
 
@@ -19,8 +24,9 @@ pub const PEER: Peer = Peer {
     open,
     recover,
     buffered: true,
+    durable: true,
     rotation_knob: false,
-    mapping: "record = append_for_topic; durable = FsyncSchedule::SyncEach; batch = batch_append_for_topic",
+    mapping: "record = append_for_topic; durable = FsyncSchedule::SyncEach; buffered = FsyncSchedule::NoFsync, no sync at the end (walrus has no sync call); batch = batch_append_for_topic",
 };
 
 const TOPIC: &str = "log";
