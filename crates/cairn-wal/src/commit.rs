@@ -5,14 +5,17 @@
 //! # Protocol
 //!
 //! One mutex guards the writer and the LSN counters. An appender takes it, gets the next LSNs,
-//! and writes its frames (to the OS, or to the in-process buffer for [`crate::Durability::None`]).
+//! and encodes its frames: into the in-process buffer for [`crate::Durability::None`] and
+//! [`crate::Durability::Fsync`], straight to the OS for [`crate::Durability::Buffered`].
 //! An appender that needs durability then loops: if the durable LSN has passed its LSN it
 //! returns; if the log is poisoned it fails; if no fsync is running it becomes the *leader*:
-//! it notes the highest written LSN, takes a [`Syncer`] handle, marks "syncing", releases the
-//! mutex, and calls `sync` outside it, so later appenders keep writing the next group
-//! meanwhile. Otherwise it waits on a condition variable that the leader notifies when its
-//! fsync returns. No timer is involved: when the disk is idle the first durable appender syncs
-//! at once.
+//! it marks "syncing", lets ready appenders join the group (it releases the mutex and yields
+//! while the group keeps growing, see [`Core::gather`]), writes the buffer to the OS in one
+//! call, notes the highest written LSN, takes a [`Syncer`] handle, releases the mutex, and
+//! calls `sync` outside it, so later appenders keep encoding the next group meanwhile.
+//! Otherwise it waits on a condition variable that the leader notifies when its fsync
+//! returns. No timer is involved: when the disk is idle the first durable appender syncs
+//! after one yield.
 //!
 //! A failed sync sets `poisoned`: every waiter and every later call gets
 //! [`Error::Poisoned`], and nobody calls `sync` again.

@@ -130,8 +130,9 @@ pub struct WalOptions {
     /// Whether segment files are preallocated to `segment_size_max` ahead of use.
     /// Default: true.
     pub preallocate: bool,
-    /// Bytes buffered in memory for [`Durability::None`] appends before they are written to
-    /// the OS anyway. Default: 1 MiB. Minimum: 0 (write through).
+    /// Bytes buffered in memory for [`Durability::None`] and [`Durability::Fsync`] appends
+    /// before they are written to the OS anyway (a group-commit leader writes the buffer
+    /// before its fsync in any case). Default: 1 MiB. Minimum: 0 (write through).
     pub buffer_size_max: u32,
 }
 
