@@ -41,6 +41,7 @@
 //! # }
 //! ```
 
+pub mod clock;
 mod error;
 mod std_vfs;
 mod vfs;

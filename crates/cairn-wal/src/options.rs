@@ -118,7 +118,9 @@ pub struct WalOptions {
     pub group_commit_max_bytes: u64,
     /// Longest a record appended below `Fsync` stays unsynced when appends keep coming: an
     /// append that finds older unsynced records and no fsync running starts one. No timer
-    /// runs, so an idle log never waits on it. Default: 10 ms. Maximum: 10 s.
+    /// runs, so an idle log never waits on it. Measured on a coarse clock (one scheduler
+    /// tick, 1 to 10 ms on Linux), so a record may stay unsynced up to a tick longer.
+    /// Default: 10 ms. Maximum: 10 s.
     pub group_commit_max_delay: Duration,
     /// What recovery does with damage. Default: [`RecoveryMode::TolerateTornTail`].
     pub recovery_mode: RecoveryMode,

@@ -256,32 +256,30 @@ impl Wal {
             });
         }
         self.check_records(records)?;
-        let first = if let (Some(dedup), [payload]) = (&self.shared.dedup, records) {
+        let (first, overdue) = if let (Some(dedup), [payload]) = (&self.shared.dedup, records) {
             let digest = Digest::of(payload);
             let mut dedup = lock(dedup);
             match dedup.get(&digest) {
-                Some(lsn) if lsn >= self.shared.first_lsn() => lsn,
+                Some(lsn) if lsn >= self.shared.first_lsn() => (lsn, false),
                 _ => {
-                    let lsn = self
-                        .shared
-                        .core
-                        .write(records, buffer_only(durability))?;
-                    dedup.insert(digest, lsn);
-                    lsn
+                    let written = self.shared.core.write(records, buffer_only(durability))?;
+                    dedup.insert(digest, written.first);
+                    (written.first, written.overdue)
                 }
             }
         } else {
-            self.shared
-                .core
-                .write(records, buffer_only(durability))?
+            let written = self.shared.core.write(records, buffer_only(durability))?;
+            (written.first, written.overdue)
         };
         let last = first + records.len() as u64 - 1;
         match durability {
             Durability::Fsync => self.shared.core.wait_durable(last)?,
+            // A de-duplicated record may still sit in the buffer of an earlier `None` append.
             Durability::Buffered if last > self.shared.core.visible_lsn() => {
                 self.shared.core.flush()?
             }
-            _ => self.shared.core.sync_if_overdue()?,
+            _ if overdue => self.shared.core.sync_if_overdue()?,
+            _ => {}
         }
         Ok(first)
     }

@@ -249,3 +249,32 @@ fn close_racing_appends_never_hangs() {
         assert_eq!(report.records, acked.len() as u64);
     }
 }
+
+#[test]
+fn group_commit_max_delay_syncs_old_unsynced_records_on_the_next_append() {
+    for (delay, expect_sync) in [
+        (Duration::from_millis(20), true),
+        (Duration::from_secs(10), false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = small_options();
+        options.group_commit_max_delay = delay;
+        let (wal, _) = open(dir.path(), options);
+        wal.append(b"first", Durability::None).unwrap();
+        wal.append(b"second", Durability::Buffered).unwrap();
+        assert_eq!(wal.stats().fsyncs, 0, "nothing asked for durability yet");
+        // Past the delay by more than a tick of the coarse clock (at most 10 ms).
+        std::thread::sleep(Duration::from_millis(60));
+        wal.append(b"third", Durability::None).unwrap();
+        let fsyncs = wal.stats().fsyncs;
+        if expect_sync {
+            assert_eq!(
+                fsyncs, 1,
+                "an append after {delay:?} syncs the older records"
+            );
+        } else {
+            assert_eq!(fsyncs, 0, "{delay:?} has not passed: no fsync");
+        }
+        wal.close().unwrap();
+    }
+}
