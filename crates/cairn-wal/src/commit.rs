@@ -30,13 +30,13 @@ use crate::error::{Error, Result};
 use crate::stats::Counters;
 use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering, lock};
 
-/// How many times a leader yields to let ready appenders join its group (see
+/// How many times a leader yields while that lets appenders join its group (see
 /// [`Core::gather`]); one under loom, to keep the model small while still covering the
 /// released-mutex window.
 #[cfg(not(cairn_loom))]
-const GATHER_ROUNDS: usize = 8;
+const GATHER_YIELDS: usize = 8;
 #[cfg(cairn_loom)]
-const GATHER_ROUNDS: usize = 1;
+const GATHER_YIELDS: usize = 1;
 
 /// The part of the log that lives under the append mutex.
 pub(crate) trait LogWriter: Send {
@@ -116,10 +116,16 @@ struct Inner<W> {
     writer: W,
     pos: Positions,
     syncing: bool,
+    /// The leader is in [`Core::gather`], waiting on `gather_cv`.
+    gathering: bool,
     poisoned: bool,
     closed: bool,
     pending_records: u64,
     pending_bytes: u64,
+    /// Threads waiting on `durable_cv`.
+    waiting: u32,
+    /// Of those, how many the last notification woke and have not yet re-taken the mutex.
+    woken: u32,
     /// When the oldest unsynced record was written, on [`cairn_io::clock::coarse_now`].
     oldest_unsynced: Option<Duration>,
 }
@@ -129,7 +135,11 @@ pub(crate) struct Core<W: LogWriter> {
     inner: Mutex<Inner<W>>,
     durable_cv: Condvar,
     written_cv: Condvar,
+    /// Notified, while a leader gathers, when the last thread it waits for takes the mutex.
+    gather_cv: Condvar,
     visible_lsn: AtomicU64,
+    /// Durable appenders that have called [`Core::write`] and not yet taken the mutex.
+    arriving: AtomicU64,
     limits: Limits,
     counters: std::sync::Arc<Counters>,
 }
@@ -160,15 +170,20 @@ impl<W: LogWriter> Core<W> {
                     durable_lsn: next_lsn - 1,
                 },
                 syncing: false,
+                gathering: false,
                 poisoned: false,
                 closed: false,
                 pending_records: 0,
                 pending_bytes: 0,
+                waiting: 0,
+                woken: 0,
                 oldest_unsynced: None,
             }),
             durable_cv: Condvar::new(),
             written_cv: Condvar::new(),
+            gather_cv: Condvar::new(),
             visible_lsn: AtomicU64::new(next_lsn - 1),
+            arriving: AtomicU64::new(0),
             limits,
             counters,
         }
@@ -197,8 +212,37 @@ impl<W: LogWriter> Core<W> {
 
     fn poison(&self, g: &mut Inner<W>) {
         g.poisoned = true;
-        self.durable_cv.notify_all();
+        self.notify_durable(g);
         self.written_cv.notify_all();
+    }
+
+    /// Wakes every thread waiting on `durable_cv`, and counts them as woken.
+    fn notify_durable(&self, g: &mut Inner<W>) {
+        g.woken = g.waiting;
+        self.durable_cv.notify_all();
+    }
+
+    /// Waits on `durable_cv`, keeping the counts [`Core::gather`] reads.
+    fn wait_durable_cv<'a>(&'a self, mut g: MutexGuard<'a, Inner<W>>) -> MutexGuard<'a, Inner<W>> {
+        g.waiting += 1;
+        let mut g = self
+            .durable_cv
+            .wait(g)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.waiting -= 1;
+        g.woken = g.woken.saturating_sub(1);
+        self.wake_gatherer(&g);
+        g
+    }
+
+    /// Wakes a gathering leader once nobody it waits for is left ([`Core::gather`]). Called
+    /// by every thread that stops counting as woken or arriving, under the mutex: the last one
+    /// wakes the leader, the others do not disturb it. The leader gets the mutex back only
+    /// after the caller has written its records.
+    fn wake_gatherer(&self, g: &Inner<W>) {
+        if g.gathering && g.woken == 0 && self.arriving.load(Ordering::Acquire) == 0 {
+            self.gather_cv.notify_one();
+        }
     }
 
     fn mark_written(&self, g: &mut Inner<W>) {
@@ -212,22 +256,66 @@ impl<W: LogWriter> Core<W> {
 
     /// Assigns LSNs to `records` and writes them. Returns the first LSN, and whether records
     /// older than `group_commit_max_delay` are unsynced with no fsync running (the caller
-    /// then calls [`Core::sync_if_overdue`] once it holds no other lock).
+    /// then calls [`Core::sync_if_overdue`] once it holds no other lock). `durable_next`: the
+    /// caller waits for durability next, so a gathering leader counts it as arriving.
     ///
     /// # Errors
     ///
     /// [`Error::Closed`], [`Error::Poisoned`], or the writer's I/O error (which poisons).
-    pub(crate) fn write(&self, records: &[&[u8]], buffer_only: bool) -> Result<Written> {
+    pub(crate) fn write(
+        &self,
+        records: &[&[u8]],
+        buffer_only: bool,
+        durable_next: bool,
+    ) -> Result<Written> {
+        let g = if durable_next {
+            self.lock_arriving()
+        } else {
+            lock(&self.inner)
+        };
+        self.write_locked(g, records, buffer_only).1
+    }
+
+    /// Takes the mutex as a durable appender: a gathering leader waits for appenders on their
+    /// way to the mutex.
+    fn lock_arriving(&self) -> MutexGuard<'_, Inner<W>> {
+        self.arriving.fetch_add(1, Ordering::AcqRel);
+        let g = lock(&self.inner);
+        self.arriving.fetch_sub(1, Ordering::AcqRel);
+        self.wake_gatherer(&g);
+        g
+    }
+
+    /// Writes `records` and returns once they are durable: [`Core::write`] and
+    /// [`Core::wait_durable`] under one acquisition of the mutex, which matters when many
+    /// writers hand it to each other after every fsync.
+    ///
+    /// # Errors
+    ///
+    /// As [`Core::write`] and [`Core::wait_durable`].
+    pub(crate) fn write_durable(&self, records: &[&[u8]]) -> Result<u64> {
+        let g = self.lock_arriving();
+        let (g, written) = self.write_locked(g, records, true);
+        let first = written?.first;
+        let last = first + records.len() as u64 - 1;
+        self.wait_durable_locked(g, last).1?;
+        Ok(first)
+    }
+
+    fn write_locked<'a>(
+        &'a self,
+        mut g: MutexGuard<'a, Inner<W>>,
+        records: &[&[u8]],
+        buffer_only: bool,
+    ) -> (MutexGuard<'a, Inner<W>>, Result<Written>) {
         assert!(!records.is_empty(), "the caller refuses empty batches");
         let bytes: u64 = records.iter().map(|r| r.len() as u64).sum();
-        let mut g = lock(&self.inner);
         loop {
-            Self::check_open(&g)?;
+            if let Err(e) = Self::check_open(&g) {
+                return (g, Err(e));
+            }
             if g.syncing && self.group_full(&g) {
-                g = self
-                    .durable_cv
-                    .wait(g)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                g = self.wait_durable_cv(g);
                 continue;
             }
             break;
@@ -248,11 +336,11 @@ impl<W: LogWriter> Core<W> {
                 if in_os {
                     self.mark_written(&mut g);
                 }
-                Ok(Written { first, overdue })
+                (g, Ok(Written { first, overdue }))
             }
             Err(e) => {
                 self.poison(&mut g);
-                Err(e)
+                (g, Err(e))
             }
         }
     }
@@ -312,10 +400,12 @@ impl<W: LogWriter> Core<W> {
         assert!(!g.poisoned, "a poisoned log never syncs again");
         // From here on this thread is the leader: others wait for its fsync.
         g.syncing = true;
+        let gather_started = Instant::now();
         g = self.gather(g);
+        let gathered = gather_started.elapsed();
         if g.poisoned {
             g.syncing = false;
-            self.durable_cv.notify_all();
+            self.notify_durable(&mut g);
             return (g, Err(Error::Poisoned));
         }
         if g.pos.written_lsn + 1 != g.pos.next_lsn {
@@ -345,7 +435,7 @@ impl<W: LogWriter> Core<W> {
             Ok(()) => {
                 assert!(target <= g.pos.written_lsn, "durable never passes written");
                 g.pos.durable_lsn = g.pos.durable_lsn.max(target);
-                self.counters.record_fsync(records, bytes, took);
+                self.counters.record_fsync(records, bytes, gathered, took);
                 Ok(())
             }
             Err(_) => {
@@ -353,7 +443,7 @@ impl<W: LogWriter> Core<W> {
                 Err(Error::Poisoned)
             }
         };
-        self.durable_cv.notify_all();
+        self.notify_durable(&mut g);
         if result.is_ok() {
             drop(g);
             syncer.maintain();
@@ -362,29 +452,45 @@ impl<W: LogWriter> Core<W> {
         (g, result)
     }
 
-    /// Lets appenders that are ready to run join the group before the leader syncs it.
+    /// Lets appenders that are about to join the group do so before the leader syncs it.
     ///
     /// When an fsync returns, it wakes every appender it covered; each of them typically
-    /// appends again at once. Without this step the first appender to get the mutex afterwards
-    /// leads at once, with only the records written while the previous fsync ran, and the
-    /// writers settle into two cohorts that alternate, each fsync carrying about half of them.
-    /// So the leader, already marked as syncing, releases the mutex and yields the CPU, and
-    /// repeats while the group keeps growing (at most [`GATHER_ROUNDS`] times, and never past
-    /// the group limits). Nothing here waits on a timer: a lone writer yields once, finds
-    /// nothing new, and syncs.
+    /// appends again at once, but needs the CPU and the mutex to do it. Without this step the
+    /// first appender to take the mutex afterwards leads at once, with only the records
+    /// written while the previous fsync ran, and the writers settle into two cohorts that
+    /// alternate, each fsync carrying about half of them. So the leader, already marked as
+    /// syncing:
+    ///
+    /// 1. sleeps on `gather_cv` while a thread woken by the last fsync has not yet taken the
+    ///    mutex, or a durable appender is on its way to it (the last of them to get there
+    ///    wakes the leader, so this ends without a timer once they all have);
+    /// 2. then yields the CPU while that adds records (a writer that just returned from its
+    ///    last append may be about to start the next), at most [`GATHER_YIELDS`] times.
+    ///
+    /// Both stop when the group reaches its limits. A lone writer yields once and syncs.
     fn gather<'a>(&'a self, mut g: MutexGuard<'a, Inner<W>>) -> MutexGuard<'a, Inner<W>> {
-        let mut seen = g.pos.next_lsn;
-        for _ in 0..GATHER_ROUNDS {
-            if self.group_full(&g) {
+        g.gathering = true;
+        while !g.poisoned
+            && !self.group_full(&g)
+            && (g.woken > 0 || self.arriving.load(Ordering::Acquire) > 0)
+        {
+            g = self
+                .gather_cv
+                .wait(g)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        g.gathering = false;
+        for _ in 0..GATHER_YIELDS {
+            if g.poisoned || self.group_full(&g) {
                 break;
             }
+            let seen = g.pos.next_lsn;
             drop(g);
             crate::sync::yield_now();
             g = lock(&self.inner);
-            if g.poisoned || g.pos.next_lsn == seen {
+            if g.pos.next_lsn == seen {
                 break;
             }
-            seen = g.pos.next_lsn;
         }
         g
     }
@@ -396,33 +502,43 @@ impl<W: LogWriter> Core<W> {
     /// [`Error::Poisoned`] if an fsync failed (now or earlier); [`Error::LsnOutOfRange`] if
     /// `lsn` was never assigned.
     pub(crate) fn wait_durable(&self, lsn: u64) -> Result<()> {
-        let mut g = lock(&self.inner);
+        self.wait_durable_locked(lock(&self.inner), lsn).1
+    }
+
+    fn wait_durable_locked<'a>(
+        &'a self,
+        mut g: MutexGuard<'a, Inner<W>>,
+        lsn: u64,
+    ) -> (MutexGuard<'a, Inner<W>>, Result<()>) {
         // Each iteration either returns, waits for a running fsync to finish, or runs one; the
         // durable LSN only grows, so the loop ends after at most two fsyncs of our own.
         loop {
             if g.pos.durable_lsn >= lsn {
-                return Ok(());
+                return (g, Ok(()));
             }
             if g.poisoned {
-                return Err(Error::Poisoned);
+                return (g, Err(Error::Poisoned));
             }
             if lsn >= g.pos.next_lsn {
-                return Err(Error::LsnOutOfRange {
-                    lsn,
-                    first: 1,
-                    next: g.pos.next_lsn,
-                    reason: "it has not been appended yet",
-                });
+                let next = g.pos.next_lsn;
+                return (
+                    g,
+                    Err(Error::LsnOutOfRange {
+                        lsn,
+                        first: 1,
+                        next,
+                        reason: "it has not been appended yet",
+                    }),
+                );
             }
             if g.syncing {
-                g = self
-                    .durable_cv
-                    .wait(g)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                g = self.wait_durable_cv(g);
             } else {
                 let (guard, result) = self.lead(g);
                 g = guard;
-                result?;
+                if let Err(e) = result {
+                    return (g, Err(e));
+                }
             }
         }
     }
@@ -496,10 +612,7 @@ impl<W: LogWriter> Core<W> {
             if !g.syncing {
                 break;
             }
-            g = self
-                .durable_cv
-                .wait(g)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            g = self.wait_durable_cv(g);
         }
         if let Err(e) = g.writer.flush() {
             self.poison(&mut g);
@@ -674,7 +787,11 @@ mod loom_models {
     }
 
     fn append_durable_via(core: &Core<MockWriter>, buffer_only: bool) -> Result<u64> {
-        let lsn = core.write(&[b"x"], buffer_only)?.first;
+        if buffer_only {
+            // As `Wal` does for `Durability::Fsync`: write and wait under one lock.
+            return core.write_durable(&[b"x"]);
+        }
+        let lsn = core.write(&[b"x"], false, true)?.first;
         core.wait_durable(lsn)?;
         Ok(lsn)
     }
@@ -721,7 +838,10 @@ mod loom_models {
             for h in handles {
                 assert!(h.join().unwrap().is_err(), "no Ok after a failed fsync");
             }
-            assert!(matches!(core.write(&[b"y"], false), Err(Error::Poisoned)));
+            assert!(matches!(
+                core.write(&[b"y"], false, false),
+                Err(Error::Poisoned)
+            ));
             assert!(matches!(core.wait_durable(1), Err(Error::Poisoned)));
             assert!(
                 disk.syncs.load(Ordering::SeqCst) <= 1,

@@ -18,6 +18,8 @@ pub(crate) struct Counters {
     records: AtomicU64,
     bytes: AtomicU64,
     rotations: AtomicU64,
+    fsync_nanos: AtomicU64,
+    gather_nanos: AtomicU64,
     latency: [AtomicU64; LATENCY_BUCKETS],
 }
 
@@ -28,12 +30,24 @@ impl Counters {
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             rotations: AtomicU64::new(0),
+            fsync_nanos: AtomicU64::new(0),
+            gather_nanos: AtomicU64::new(0),
             latency: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
-    pub(crate) fn record_fsync(&self, records: u64, bytes: u64, took: Duration) {
+    pub(crate) fn record_fsync(
+        &self,
+        records: u64,
+        bytes: u64,
+        gathered: Duration,
+        took: Duration,
+    ) {
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.fsync_nanos.fetch_add(nanos(took), Ordering::Relaxed);
+        self.gather_nanos
+            .fetch_add(nanos(gathered), Ordering::Relaxed);
         self.records.fetch_add(records, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
@@ -51,6 +65,8 @@ impl Counters {
             records_synced: self.records.load(Ordering::Relaxed),
             bytes_synced: self.bytes.load(Ordering::Relaxed),
             rotations: self.rotations.load(Ordering::Relaxed),
+            fsync_time: Duration::from_nanos(self.fsync_nanos.load(Ordering::Relaxed)),
+            gather_time: Duration::from_nanos(self.gather_nanos.load(Ordering::Relaxed)),
             fsync_latency_histogram: std::array::from_fn(|i| {
                 self.latency[i].load(Ordering::Relaxed)
             }),
@@ -70,6 +86,11 @@ pub struct WalStats {
     pub bytes_synced: u64,
     /// Segments sealed and started.
     pub rotations: u64,
+    /// Time spent in group fsyncs, summed.
+    pub fsync_time: Duration,
+    /// Time group-commit leaders spent gathering their group before its fsync, summed: the
+    /// cost of waking the writers the previous fsync released so that they join one group.
+    pub gather_time: Duration,
     /// fsync latency: bucket `i` counts fsyncs that took `[2^(i-1), 2^i)` microseconds.
     pub fsync_latency_histogram: [u64; LATENCY_BUCKETS],
 }

@@ -262,13 +262,22 @@ impl Wal {
             match dedup.get(&digest) {
                 Some(lsn) if lsn >= self.shared.first_lsn() => (lsn, false),
                 _ => {
-                    let written = self.shared.core.write(records, buffer_only(durability))?;
+                    let written = self.shared.core.write(
+                        records,
+                        buffer_only(durability),
+                        durability == Durability::Fsync,
+                    )?;
                     dedup.insert(digest, written.first);
                     (written.first, written.overdue)
                 }
             }
+        } else if durability == Durability::Fsync {
+            return self.shared.core.write_durable(records);
         } else {
-            let written = self.shared.core.write(records, buffer_only(durability))?;
+            let written = self
+                .shared
+                .core
+                .write(records, buffer_only(durability), false)?;
             (written.first, written.overdue)
         };
         let last = first + records.len() as u64 - 1;
