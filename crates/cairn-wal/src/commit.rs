@@ -66,6 +66,16 @@ pub(crate) trait LogWriter: Send {
     /// I/O errors; the core poisons the log on any.
     fn flush(&mut self) -> Result<()>;
 
+    /// Work the leader does under the mutex right before it takes the [`Syncer`], after
+    /// writing the buffer (preparing the file ahead of the next groups).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors; the core poisons the log on any.
+    fn before_sync(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// A handle whose `sync` makes everything written so far durable.
     fn syncer(&mut self) -> Self::Syncer;
 }
@@ -415,6 +425,11 @@ impl<W: LogWriter> Core<W> {
                 return (g, Err(e));
             }
             self.mark_written(&mut g);
+        }
+        if let Err(e) = g.writer.before_sync() {
+            g.syncing = false;
+            self.poison(&mut g);
+            return (g, Err(e));
         }
         let target = g.pos.written_lsn;
         let (records, bytes) = (g.pending_records, g.pending_bytes);

@@ -88,7 +88,15 @@ pub(crate) struct SegmentWriter {
     pub(crate) sealed: Option<u32>,
     /// The durable LSN the core passed with the last write.
     durable_hint: u64,
+    /// Bytes of the active segment from its start that are known to have been written
+    /// (frames or zeros): writes below this overwrite blocks the file system has already
+    /// converted from preallocated to written.
+    zeroed_to: u64,
 }
+
+/// How far ahead of the write position a group-commit leader writes zeros into a
+/// preallocated segment, and in what steps (see [`SegmentWriter::zero_ahead`]).
+const ZERO_AHEAD: u64 = 1 << 20;
 
 impl SegmentWriter {
     /// A writer that continues the active segment at `offset`.
@@ -119,7 +127,36 @@ impl SegmentWriter {
             next_index_at,
             sealed,
             durable_hint: last_lsn,
+            zeroed_to: offset,
         }
+    }
+
+    /// Writes zeros ahead of the write position in a preallocated segment, a [`ZERO_AHEAD`]
+    /// step at a time, once less than half a step is left.
+    ///
+    /// `fallocate(2)` leaves *unwritten* extents: the first write into each block converts it,
+    /// and the fdatasync after it must commit that conversion to the file system's journal.
+    /// A small durable append therefore pays a journal commit every few records, and a
+    /// 16 KiB batch pays one every time (measured with a raw pwrite + fdatasync loop on this
+    /// project's test machine, ext4: 16 KB appends ran at 1100-1900/s into a fallocated file,
+    /// 3000-3300/s into one already written with zeros). Zeroing a step ahead moves that
+    /// conversion into one fdatasync per step. Zeros never parse as a frame (kind 0 is
+    /// invalid), so the log's format and recovery are unchanged: the space past the last
+    /// frame reads as zeros either way.
+    fn zero_ahead(&mut self) -> Result<()> {
+        if !self.ctx.options.preallocate || self.sealed.is_some() {
+            return Ok(());
+        }
+        let end = self.ctx.options.segment_size_max;
+        let from = self.zeroed_to.max(self.offset + self.buf.len() as u64);
+        if from >= end || from >= self.offset + ZERO_AHEAD / 2 {
+            return Ok(());
+        }
+        let to = (from + ZERO_AHEAD).min(end);
+        let zeros = vec![0u8; usize::try_from(to - from).expect("at most ZERO_AHEAD")];
+        self.active.file.write_all_at(&zeros, from)?;
+        self.zeroed_to = to;
+        Ok(())
     }
 
     /// Where frames must end to leave room for the seal.
@@ -216,6 +253,7 @@ impl SegmentWriter {
         self.index.clear();
         self.next_index_at = self.offset;
         self.sealed = None;
+        self.zeroed_to = self.offset;
         self.ctx.counters.record_rotation();
         Ok(())
     }
@@ -241,6 +279,7 @@ impl SegmentWriter {
         self.last_lsn = last_lsn;
         self.index = index;
         self.sealed = None;
+        self.zeroed_to = offset;
     }
 }
 
@@ -315,6 +354,10 @@ impl LogWriter for SegmentWriter {
         }
         self.active.last_lsn.store(self.last_lsn, Ordering::Release);
         Ok(())
+    }
+
+    fn before_sync(&mut self) -> Result<()> {
+        self.zero_ahead()
     }
 
     fn syncer(&mut self) -> WalSyncer {
