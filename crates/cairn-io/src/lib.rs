@@ -7,7 +7,8 @@
 //! tear writes and fail calls, so that crash safety can be tested exhaustively.
 //!
 //! The traits are deliberately narrow — a handful of methods, no buffering, no caching — so a
-//! fault-injecting implementation is easy to write and easy to trust.
+//! fault-injecting implementation is easy to write and easy to trust. Beside them, [`clock`]
+//! offers a monotonic clock cheap enough to read on every append.
 //!
 //! # Durability rules the traits encode
 //!

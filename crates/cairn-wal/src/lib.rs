@@ -10,8 +10,9 @@
 //!
 //! - **Durability levels** ([`Durability`]): `None` (in memory), `Buffered` (in the OS),
 //!   `Fsync` (on stable storage); [`Wal::wait_durable`] raises a level later.
-//! - **Group commit**: concurrent `Fsync` appenders share one `fdatasync`, run outside the
-//!   append lock by a leader while the next group is written.
+//! - **Group commit**: concurrent `Fsync` appenders share one `pwrite` and one `fdatasync`,
+//!   run by a leader that first lets the writers the previous fsync released join its group
+//!   (no timer), and syncs outside the append lock while the next group is encoded.
 //! - **Poisoning**: after a failed fsync or write every call returns [`Error::Poisoned`];
 //!   reopen to recover.
 //! - **Recovery** ([`RecoveryMode`]): a torn tail is cut (with a quarantine copy) and
