@@ -3,7 +3,7 @@
 //! writer), raw sequential write and read bandwidth, and checksum speed through `cairn-crc`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
@@ -31,11 +31,11 @@ impl SyncLoop {
 
 /// Size of the preallocated file; it is written once and reused by every loop (page-cache and
 /// extent growth make a fresh file's first pass erratic).
-pub const PREALLOCATED_SIZE: u64 = 64 << 20;
+const PREALLOCATED_SIZE: u64 = 64 << 20;
 
 /// Writes `PREALLOCATED_SIZE` bytes of zeros to `path` (once) and syncs them, so later loops
 /// overwrite allocated, written blocks and fdatasync has no metadata to commit.
-pub fn prepare_preallocated(path: &Path) -> Result<()> {
+fn prepare_preallocated(path: &Path) -> Result<()> {
     if std::fs::metadata(path)
         .map(|m| m.len() == PREALLOCATED_SIZE)
         .unwrap_or(false)
@@ -49,6 +49,43 @@ pub fn prepare_preallocated(path: &Path) -> Result<()> {
     }
     file.sync_all()?;
     Ok(())
+}
+
+/// The preallocated file of a directory, written at increasing offsets that wrap to 0 before a
+/// write would pass `PREALLOCATED_SIZE`.
+pub struct Preallocated {
+    file: File,
+    offset: u64,
+}
+
+impl Preallocated {
+    /// Prepares `dir/preallocated.raw` (once) and opens it for writing at offset 0.
+    pub fn open(dir: &Path) -> Result<Preallocated> {
+        let path = dir.join("preallocated.raw");
+        prepare_preallocated(&path)?;
+        Ok(Preallocated {
+            file: OpenOptions::new().write(true).open(&path)?,
+            offset: 0,
+        })
+    }
+
+    /// One `pwrite` of `data` at the next offset, then fdatasync.
+    pub fn write_sync(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.offset + data.len() as u64 > PREALLOCATED_SIZE {
+            self.offset = 0;
+        }
+        self.file.write_all_at(data, self.offset)?;
+        self.file.sync_data()?;
+        self.offset += data.len() as u64;
+        Ok(())
+    }
+}
+
+/// The file of a raw loop: the preallocated one, or a fresh one created for the loop.
+enum RawFile {
+    Preallocated(Preallocated),
+    /// A fresh file, and the offset of its end (for loops that write with `pwrite`).
+    Fresh(File, u64),
 }
 
 fn fdatasync(file: &File) -> Result<()> {
@@ -66,14 +103,12 @@ pub fn fdatasync_loop(
     duration: Duration,
 ) -> Result<SyncLoop> {
     let record = vec![0xA5u8; size];
-    let (file, mut offset) = if preallocated {
-        let path = dir.join("preallocated.raw");
-        prepare_preallocated(&path)?;
-        (OpenOptions::new().write(true).open(&path)?, 0u64)
+    let growing_path = dir.join("growing.raw");
+    let mut file = if preallocated {
+        RawFile::Preallocated(Preallocated::open(dir)?)
     } else {
-        let path = dir.join("growing.raw");
-        let _ = std::fs::remove_file(&path);
-        (File::create(&path)?, 0u64)
+        let _ = std::fs::remove_file(&growing_path);
+        RawFile::Fresh(File::create(&growing_path)?, 0)
     };
     let mut latencies_ns = Vec::with_capacity(1 << 16);
     let start = Instant::now();
@@ -89,12 +124,14 @@ pub fn fdatasync_loop(
         {
             break;
         }
-        if preallocated && offset + size as u64 > PREALLOCATED_SIZE {
-            offset = 0;
+        match &mut file {
+            RawFile::Preallocated(file) => file.write_sync(&record)?,
+            RawFile::Fresh(growing, end) => {
+                growing.write_all_at(&record, *end)?;
+                fdatasync(growing)?;
+                *end += size as u64;
+            }
         }
-        file.write_all_at(&record, offset)?;
-        fdatasync(&file)?;
-        offset += size as u64;
         if measured_start.is_some() {
             latencies_ns.push(now.elapsed().as_nanos() as u64);
             measured_ops += 1;
@@ -108,7 +145,7 @@ pub fn fdatasync_loop(
     latencies_ns.sort_unstable();
     if !preallocated {
         drop(file);
-        let _ = std::fs::remove_file(dir.join("growing.raw"));
+        let _ = std::fs::remove_file(growing_path);
     }
     Ok(SyncLoop {
         ops_per_s: measured_ops as f64 / elapsed,
@@ -225,26 +262,17 @@ pub fn raw_cell(
     };
     let record = crate::workload::payload(write_size, 5);
     let durable = cell.mode != Mode::Buffered;
-    let (mut file, path) = if durable {
-        let path = dir.join("preallocated.raw");
-        prepare_preallocated(&path)?;
-        (OpenOptions::new().write(true).open(&path)?, None)
+    let buffered_path = dir.join("buffered.raw");
+    let mut file = if durable {
+        RawFile::Preallocated(Preallocated::open(dir)?)
     } else {
-        let path = dir.join("buffered.raw");
-        let _ = std::fs::remove_file(&path);
-        (File::create(&path)?, Some(path))
+        let _ = std::fs::remove_file(&buffered_path);
+        RawFile::Fresh(File::create(&buffered_path)?, 0)
     };
-    let mut offset = 0u64;
-    let mut write = |file: &mut File| -> Result<()> {
-        if durable {
-            if offset + write_size as u64 > PREALLOCATED_SIZE {
-                offset = 0;
-            }
-            file.write_all_at(&record, offset)?;
-            offset += write_size as u64;
-            fdatasync(file)
-        } else {
-            file.write_all(&record).context("write")
+    let write = |file: &mut RawFile| -> Result<()> {
+        match file {
+            RawFile::Preallocated(file) => Ok(file.write_sync(&record)?),
+            RawFile::Fresh(file, _) => file.write_all(&record).context("write"),
         }
     };
     let warm = Instant::now();
@@ -263,13 +291,13 @@ pub fn raw_cell(
         write(&mut file)?;
         writes += 1;
     }
-    if !durable {
+    if let RawFile::Fresh(file, _) = &file {
         file.sync_data()?;
     }
     let secs = start.elapsed().as_secs_f64();
-    if let Some(path) = path {
+    if let RawFile::Fresh(file, _) = file {
         drop(file);
-        std::fs::remove_file(path)?;
+        std::fs::remove_file(buffered_path)?;
     }
     Ok((writes * records_per_write) as f64 / secs)
 }

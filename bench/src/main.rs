@@ -628,131 +628,106 @@ fn run(args: &Args, command: String) -> Result<()> {
 
     let volume_bytes = profile.recovery_count * 4096;
     let mut recovery_rows: Vec<Row> = Vec::new();
-    if run_recovery {
-        recovery_rows = vec![
-            Row {
-                key: "recovery_clean_4k".into(),
-                label: "recovery after clean close, 4 KiB records".into(),
-                unit: "MB/s",
-                higher_better: true,
-                values: BTreeMap::new(),
-                limit: Some((
-                    limits.bandwidth.read_cached_mbps,
-                    "sequential read from the page cache".into(),
-                )),
-            },
-            Row {
-                key: "recovery_crash_4k".into(),
-                label: "recovery after SIGKILL, 4 KiB records".into(),
-                unit: "MB/s",
-                higher_better: true,
-                values: BTreeMap::new(),
-                limit: Some((
-                    limits.bandwidth.read_cached_mbps,
-                    "sequential read from the page cache".into(),
-                )),
-            },
-            Row {
-                key: "disk_bytes_per_payload_byte".into(),
-                label: format!(
-                    "bytes on disk per payload byte ({} MiB of 4 KiB records)",
-                    volume_bytes >> 20
-                ),
-                unit: "ratio",
-                higher_better: false,
-                values: BTreeMap::new(),
-                limit: Some((1.0, "the payload itself".into())),
-            },
-            Row {
-                key: "recovery_clean_4k_secs".into(),
-                label: "recovery time after clean close, 4 KiB records".into(),
-                unit: "s",
-                higher_better: false,
-                values: BTreeMap::new(),
-                limit: Some((
-                    volume_bytes as f64 / (limits.bandwidth.read_cached_mbps * 1e6),
-                    "the volume read sequentially from the page cache".into(),
-                )),
-            },
-            Row {
-                key: "recovery_crash_4k_secs".into(),
-                label: "recovery time after SIGKILL, 4 KiB records".into(),
-                unit: "s",
-                higher_better: false,
-                values: BTreeMap::new(),
-                limit: Some((
-                    volume_bytes as f64 / (limits.bandwidth.read_cached_mbps * 1e6),
-                    "the volume read sequentially from the page cache".into(),
-                )),
-            },
-        ];
-    }
     // No subject runs when the recovery section is not selected (`--cells`).
-    for peer in peers.iter().filter(|_| run_recovery) {
-        if !peer.durable {
-            for row in &mut recovery_rows {
-                row.values
-                    .insert(peer.name, Value::NotApplicable("buffered mode only"));
-            }
-            continue;
-        }
-        progress(
-            start,
-            &format!("{}: recovery of {} MiB", peer.name, volume_bytes >> 20),
-        );
-        let recovery = (|| -> Result<(Vec<f64>, Vec<f64>, f64)> {
-            let mut clean = Vec::new();
-            let mut crash = Vec::new();
-            let dir = workload::fresh_dir(&args.dir, &format!("{}-volume", peer.name))?;
-            workload::write_volume(peer, &dir, 4096, profile.recovery_count, false)?;
-            let disk = workload::disk_usage(&dir)? as f64 / volume_bytes as f64;
-            for _ in 0..profile.recovery_repeats {
-                clean.push(workload::recover(peer, &dir, profile.recovery_count)?.mbps());
-            }
-            for _ in 0..profile.recovery_repeats {
-                let dir = workload::fresh_dir(&args.dir, &format!("{}-crash", peer.name))?;
-                workload::write_volume_and_kill(peer, &dir, 4096, profile.recovery_count)?;
-                crash.push(workload::recover(peer, &dir, profile.recovery_count)?.mbps());
+    if run_recovery {
+        // Per subject with a durable mode: MB/s of each clean and each SIGKILL recovery, and bytes
+        // on disk per payload byte; or why it failed.
+        type Measured = ([Vec<f64>; 2], f64);
+        let mut measured: BTreeMap<&'static str, std::result::Result<Measured, String>> =
+            BTreeMap::new();
+        for peer in peers.iter().filter(|p| p.durable) {
+            progress(
+                start,
+                &format!("{}: recovery of {} MiB", peer.name, volume_bytes >> 20),
+            );
+            let recovery = (|| -> Result<Measured> {
+                let mut clean = Vec::new();
+                let mut crash = Vec::new();
+                let dir = workload::fresh_dir(&args.dir, &format!("{}-volume", peer.name))?;
+                workload::write_volume(peer, &dir, 4096, profile.recovery_count, false)?;
+                let disk = workload::disk_usage(&dir)? as f64 / volume_bytes as f64;
+                for _ in 0..profile.recovery_repeats {
+                    clean.push(workload::recover(peer, &dir, profile.recovery_count)?.mbps());
+                }
+                for _ in 0..profile.recovery_repeats {
+                    let dir = workload::fresh_dir(&args.dir, &format!("{}-crash", peer.name))?;
+                    workload::write_volume_and_kill(peer, &dir, 4096, profile.recovery_count)?;
+                    crash.push(workload::recover(peer, &dir, profile.recovery_count)?.mbps());
+                    std::fs::remove_dir_all(&dir)?;
+                }
                 std::fs::remove_dir_all(&dir)?;
-            }
-            std::fs::remove_dir_all(&dir)?;
-            Ok((clean, crash, disk))
-        })();
-        match recovery {
-            Ok((clean, crash, disk)) => {
-                recovery_rows[0].values.insert(peer.name, spread_of(&clean));
-                recovery_rows[1].values.insert(peer.name, spread_of(&crash));
-                recovery_rows[2]
-                    .values
-                    .insert(peer.name, Value::Measured(Spread::single(disk)));
-                let secs = |mbps: &[f64]| -> Vec<f64> {
-                    mbps.iter()
-                        .map(|m| volume_bytes as f64 / (m * 1e6))
-                        .collect()
-                };
-                recovery_rows[3]
-                    .values
-                    .insert(peer.name, spread_of(&secs(&clean)));
-                recovery_rows[4]
-                    .values
-                    .insert(peer.name, spread_of(&secs(&crash)));
-                progress(
+                Ok(([clean, crash], disk))
+            })();
+            match &recovery {
+                Ok(([clean, crash], disk)) => progress(
                     start,
                     &format!(
                         "{}: recovery {:.0} MB/s clean, {:.0} MB/s after SIGKILL, {disk:.2} bytes on disk per byte",
                         peer.name,
-                        Spread::of(&clean).map_or(0.0, |s| s.median),
-                        Spread::of(&crash).map_or(0.0, |s| s.median)
+                        Spread::of(clean).map_or(0.0, |s| s.median),
+                        Spread::of(crash).map_or(0.0, |s| s.median)
                     ),
-                );
+                ),
+                Err(e) => eprintln!("    {} recovery: FAILED: {e:#}", peer.name),
             }
-            Err(e) => {
-                eprintln!("    {} recovery: FAILED: {e:#}", peer.name);
-                for row in &mut recovery_rows {
-                    row.values
-                        .insert(peer.name, Value::Failed(format!("{e:#}")));
-                }
-            }
+            measured.insert(peer.name, recovery.map_err(|e| format!("{e:#}")));
+        }
+        // A row's values: `value` of each measured subject's measurements.
+        let values = |value: &dyn Fn(&Measured) -> Value| -> BTreeMap<&'static str, Value> {
+            peers
+                .iter()
+                .map(|peer| {
+                    let v = match measured.get(peer.name) {
+                        None => Value::NotApplicable("buffered mode only"),
+                        Some(Ok(m)) => value(m),
+                        Some(Err(e)) => Value::Failed(e.clone()),
+                    };
+                    (peer.name, v)
+                })
+                .collect()
+        };
+        let recoveries = [("clean", "clean close"), ("crash", "SIGKILL")];
+        for (i, (kind, after)) in recoveries.into_iter().enumerate() {
+            recovery_rows.push(Row {
+                key: format!("recovery_{kind}_4k"),
+                label: format!("recovery after {after}, 4 KiB records"),
+                unit: "MB/s",
+                higher_better: true,
+                values: values(&|(mbps, _)| spread_of(&mbps[i])),
+                limit: Some((
+                    limits.bandwidth.read_cached_mbps,
+                    "sequential read from the page cache".into(),
+                )),
+            });
+        }
+        recovery_rows.push(Row {
+            key: "disk_bytes_per_payload_byte".into(),
+            label: format!(
+                "bytes on disk per payload byte ({} MiB of 4 KiB records)",
+                volume_bytes >> 20
+            ),
+            unit: "ratio",
+            higher_better: false,
+            values: values(&|(_, disk)| Value::Measured(Spread::single(*disk))),
+            limit: Some((1.0, "the payload itself".into())),
+        });
+        let secs = |mbps: &[f64]| -> Vec<f64> {
+            mbps.iter()
+                .map(|m| volume_bytes as f64 / (m * 1e6))
+                .collect()
+        };
+        for (i, (kind, after)) in recoveries.into_iter().enumerate() {
+            recovery_rows.push(Row {
+                key: format!("recovery_{kind}_4k_secs"),
+                label: format!("recovery time after {after}, 4 KiB records"),
+                unit: "s",
+                higher_better: false,
+                values: values(&|(mbps, _)| spread_of(&secs(&mbps[i]))),
+                limit: Some((
+                    volume_bytes as f64 / (limits.bandwidth.read_cached_mbps * 1e6),
+                    "the volume read sequentially from the page cache".into(),
+                )),
+            });
         }
     }
 
@@ -765,6 +740,7 @@ fn run(args: &Args, command: String) -> Result<()> {
         profile: profile.name,
         machine,
         subjects: peers.iter().map(|p| p.name).collect(),
+        unranked: peers.iter().filter(|p| !p.ranked).copied().collect(),
         absent,
         cells: args.cells.clone(),
         limits,

@@ -11,17 +11,12 @@ use crate::honesty::{Buffered, Honesty, Verdict};
 use crate::limits::{Bandwidth, Checksums, SyncLoop};
 use crate::machine::Machine;
 use crate::stats::{Spread, human};
+use crate::subject::Peer;
 use crate::svg::{self, Axis, Series};
 use crate::workload::{size_label, size_text};
 
-/// The subject whose figures are compared with everyone else's. Every subject whose name
-/// starts with it (`cairn-os`) is Cairn too, and never counts as a peer.
+/// The subject whose figures are compared with everyone else's.
 pub const CAIRN: &str = "cairn";
-
-/// Whether a subject is Cairn itself (`cairn`, `cairn-os`) rather than a peer.
-pub fn is_cairn(subject: &str) -> bool {
-    subject.starts_with(CAIRN)
-}
 
 /// One of the issue-6 headline ratios.
 #[derive(Clone, Copy, Debug)]
@@ -34,6 +29,8 @@ pub struct Headline {
     pub value: Option<f64>,
     /// The target, as text.
     pub target: &'static str,
+    /// Whether a value meets the target; `None` for a ratio without one.
+    pub met: Option<fn(f64) -> bool>,
 }
 
 /// One subject's value in one row.
@@ -99,6 +96,8 @@ pub struct Report {
     pub machine: Machine,
     /// Subjects in table order.
     pub subjects: Vec<&'static str>,
+    /// The subjects never ranked as peers (`Peer::ranked` false: Cairn's own).
+    pub unranked: Vec<Peer>,
     /// Peers that failed to build or were left out, with why.
     pub absent: Vec<(String, String)>,
     /// `--cells`, when the run was partial: the throughput cells and sections that ran.
@@ -132,12 +131,15 @@ impl Report {
         self.honesty.get(subject).is_none_or(|h| h.durable.honest())
     }
 
-    /// The best honest peer of a row, among `among` if given. Cairn (every subject whose name
-    /// starts with `cairn`) is never a peer.
+    /// The best honest peer of a row, among `among` if given. An unranked subject (Cairn's own)
+    /// is never a peer.
     pub fn best_peer(&self, row: &Row, among: Option<&[&str]>) -> Option<(&'static str, f64)> {
         let mut best: Option<(&'static str, f64)> = None;
         for (&name, value) in &row.values {
-            if is_cairn(name) || !self.honest(name) || among.is_some_and(|a| !a.contains(&name)) {
+            if self.unranked.iter().any(|p| p.name == name)
+                || !self.honest(name)
+                || among.is_some_and(|a| !a.contains(&name))
+            {
                 continue;
             }
             let Some(v) = value.median() else { continue };
@@ -167,15 +169,27 @@ impl Report {
         Spread::of(&ratios).map(|s| s.median)
     }
 
-    /// Cairn ÷ the row's limit: paired repeat by repeat where possible, else of the medians.
-    pub fn ratio_vs_limit(&self, row: &Row) -> Option<f64> {
-        let cairn = row.values.get(CAIRN)?.median()?;
-        let (limit, _) = row.limit.as_ref()?;
+    /// `subject` ÷ `divisor` in a row: the median of per-repeat ratios where the row has paired
+    /// runs of both (`divisor_runs` picks the divisor's), else `subject`'s median ÷ `divisor`.
+    fn ratio(
+        &self,
+        row: &Row,
+        subject: &str,
+        divisor: f64,
+        divisor_runs: impl FnOnce(&PairedRuns) -> Option<&Vec<f64>>,
+    ) -> Option<f64> {
+        let median = row.values.get(subject)?.median()?;
         let paired = self
             .paired
             .get(&row.key)
-            .and_then(|(raw, runs)| Self::paired_median(runs.get(CAIRN)?, raw));
-        Some(paired.unwrap_or(cairn / limit))
+            .and_then(|runs| Self::paired_median(runs.1.get(subject)?, divisor_runs(runs)?));
+        Some(paired.unwrap_or(median / divisor))
+    }
+
+    /// Cairn ÷ the row's limit: paired repeat by repeat where possible, else of the medians.
+    pub fn ratio_vs_limit(&self, row: &Row) -> Option<f64> {
+        let (limit, _) = row.limit.as_ref()?;
+        self.ratio(row, CAIRN, *limit, |(raw, _)| Some(raw))
     }
 
     /// Cairn ÷ a peer in a row: paired repeat by repeat where possible, else of the medians.
@@ -185,13 +199,8 @@ impl Report {
 
     /// `subject` ÷ `peer` in a row: paired repeat by repeat where possible, else of the medians.
     fn ratio_of(&self, row: &Row, subject: &str, peer: &str) -> Option<f64> {
-        let mine = row.values.get(subject)?.median()?;
         let other = row.values.get(peer)?.median()?;
-        let paired = self
-            .paired
-            .get(&row.key)
-            .and_then(|(_, runs)| Self::paired_median(runs.get(subject)?, runs.get(peer)?));
-        Some(paired.unwrap_or(mine / other))
+        self.ratio(row, subject, other, |(_, runs)| runs.get(peer))
     }
 
     /// Subjects whose buffered call the honesty check saw hand every append to the OS (about
@@ -199,9 +208,7 @@ impl Report {
     fn hands_each_append_to_os(&self) -> Vec<&'static str> {
         self.honesty
             .iter()
-            .filter(|(_, h)| {
-                matches!(h.buffered, Buffered::Checked { writes_per_append, .. } if writes_per_append >= 0.9)
-            })
+            .filter(|(_, h)| h.buffered.hands_each_append_to_os())
             .map(|(name, _)| *name)
             .collect()
     }
@@ -231,12 +238,14 @@ impl Report {
             let best = self.best_peer(row, None)?;
             self.ratio_vs(row, best.0)
         });
-        // The same comparison at the same guarantee: Cairn handing each append to the OS
-        // (`cairn-os`) against the peers seen doing the same.
+        // The same comparison at the same guarantee: Cairn handing each append to the OS (the
+        // unranked subject without a durable mode, `cairn-os`) against the peers seen doing the
+        // same.
         let os_peers = self.hands_each_append_to_os();
         let ratio_buffered_os = self.row("buffered_128b").and_then(|row| {
+            let cairn_os = self.unranked.iter().find(|p| !p.durable)?;
             let best = self.best_peer(row, Some(&os_peers))?;
-            self.ratio_of(row, "cairn-os", best.0)
+            self.ratio_of(row, cairn_os.name, best.0)
         });
         let recovery = self.cairn("recovery_clean_4k").map(|mbps| mbps / 1e3);
         let rotation = self
@@ -249,50 +258,44 @@ impl Report {
                 ran: ran(&["durable_1t_128b"]),
                 value: ratio_1t,
                 target: "≥ 0.9",
+                met: Some(|v| v >= 0.9),
             },
             Headline {
                 name: "ratio_durable_16t_vs_best_peer",
                 ran: ran(&["durable_16t_128b"]),
                 value: ratio_16t,
                 target: "≥ 1.5 (best of raft-engine, okaywal)",
+                met: Some(|v| v >= 1.5),
             },
             Headline {
                 name: "ratio_buffered_128b_vs_best_peer",
                 ran: ran(&["buffered_128b"]),
                 value: ratio_buffered,
                 target: "≥ 2",
+                met: Some(|v| v >= 2.0),
             },
             Headline {
                 name: "ratio_buffered_128b_os_vs_best_os_peer",
                 ran: ran(&["buffered_128b"]) && !self.honesty.is_empty(),
                 value: ratio_buffered_os,
                 target: "none: the same comparison with every append in the OS (cairn-os against the peers whose buffered call the honesty check saw write each append)",
+                met: None,
             },
             Headline {
                 name: "recovery_gbps_4k",
                 ran: ran(&["recovery_clean_4k"]),
                 value: recovery,
                 target: "≥ 2 GB/s",
+                met: Some(|v| v >= 2.0),
             },
             Headline {
                 name: "ratio_rotation_p99_vs_steady_p99",
                 ran: ran(&["latency_rotation_p99", "latency_steady_p99"]),
                 value: rotation,
                 target: "≤ 1.5",
+                met: Some(|v| v <= 1.5),
             },
         ]
-    }
-
-    /// Whether a headline meets its target; `None` for one without a target.
-    fn target_met(name: &str, value: f64) -> Option<bool> {
-        match name {
-            "ratio_durable_1t_vs_raw_fdatasync" => Some(value >= 0.9),
-            "ratio_durable_16t_vs_best_peer" => Some(value >= 1.5),
-            "ratio_buffered_128b_vs_best_peer" => Some(value >= 2.0),
-            "recovery_gbps_4k" => Some(value >= 2.0),
-            "ratio_rotation_p99_vs_steady_p99" => Some(value <= 1.5),
-            _ => None,
-        }
     }
 
     fn cell(value: Option<&Value>) -> String {
@@ -431,7 +434,7 @@ impl Report {
                 (false, _) => ("not run".into(), "—"),
                 (true, Some(v)) => (
                     format!("{v:.2}"),
-                    match Self::target_met(h.name, v) {
+                    match h.met.map(|met| met(v)) {
                         Some(true) => "yes",
                         Some(false) => "no",
                         None => "—",
@@ -807,32 +810,33 @@ impl Report {
         let mut series = Vec::new();
         let mut lo = f64::MAX;
         let mut hi = 1.0f64;
-        let empty = Vec::new();
-        let raw = [("raw fdatasync", (&empty, &self.raw_latency))];
-        let runs = self
-            .subjects
-            .iter()
-            .filter_map(|s| self.latency_runs.get(s).map(|(r, st)| (*s, (r, st))))
-            .chain(raw);
-        for (s, (rotating, steady)) in runs {
-            for (run, label) in [(rotating, "rotating"), (steady, "steady")] {
-                if run.is_empty() || (label == "steady" && s != CAIRN && s != "raw fdatasync") {
-                    continue;
+        let mut add = |name: &str, label: &str, run: &[u64]| {
+            if run.is_empty() {
+                return;
+            }
+            let points: Vec<(f64, f64)> = (0..=200)
+                .map(|i| {
+                    let q = f64::from(i) / 200.0;
+                    (crate::stats::quantile(run, q.max(1e-9)) as f64 / 1e3, q)
+                })
+                .collect();
+            lo = lo.min(points[0].0);
+            hi = hi.max(points[points.len() - 1].0);
+            series.push(Series {
+                name: format!("{name} ({label})"),
+                points,
+            });
+        };
+        // Every subject's rotating run; the steady runs of Cairn and of the raw loop only.
+        for s in &self.subjects {
+            if let Some((rotating, steady)) = self.latency_runs.get(s) {
+                add(s, "rotating", rotating);
+                if *s == CAIRN {
+                    add(s, "steady", steady);
                 }
-                let points: Vec<(f64, f64)> = (0..=200)
-                    .map(|i| {
-                        let q = f64::from(i) / 200.0;
-                        (crate::stats::quantile(run, q.max(1e-9)) as f64 / 1e3, q)
-                    })
-                    .collect();
-                lo = lo.min(points[0].0);
-                hi = hi.max(points[points.len() - 1].0);
-                series.push(Series {
-                    name: format!("{s} ({label})"),
-                    points,
-                });
             }
         }
+        add("raw fdatasync", "steady", &self.raw_latency);
         let x = Axis {
             label: "durable append latency, µs".into(),
             min: (lo * 0.8).max(1.0),

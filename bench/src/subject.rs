@@ -64,9 +64,12 @@ pub struct Peer {
     pub recover: fn(&Path, &OpenOptions) -> Result<Recovered>,
     /// Whether the peer can append without forcing durability.
     pub buffered: bool,
-    /// Whether the subject takes part in durable cells, latency and recovery (`cairn-os`, a
-    /// second view of Cairn's buffered mode, takes part in buffered cells only).
+    /// Whether the peer has a durable mode: only then does it take part in durable cells,
+    /// latency and recovery.
     pub durable: bool,
+    /// Whether the subject is ranked as a peer ("best honest peer"); false for Cairn's own
+    /// subjects, which the peers are compared with.
+    pub ranked: bool,
     /// Whether `OpenOptions::segment_size` reaches a rotation knob of the peer.
     pub rotation_knob: bool,
     /// How the adapter maps the benchmark's calls onto the peer's API.

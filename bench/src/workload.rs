@@ -232,14 +232,10 @@ pub fn latency_interleaved(
     count: usize,
     time_cap: Duration,
 ) -> Result<(Vec<u64>, Vec<Samples>)> {
-    use std::os::unix::fs::FileExt;
     const CHUNK: usize = 64;
     let record = payload(size, 7);
     let raw_dir = fresh_dir(scratch, "raw-latency")?;
-    let raw_path = raw_dir.join("preallocated.raw");
-    crate::limits::prepare_preallocated(&raw_path)?;
-    let raw_file = std::fs::OpenOptions::new().write(true).open(&raw_path)?;
-    let mut raw_offset = 0u64;
+    let mut raw_file = crate::limits::Preallocated::open(&raw_dir)?;
     let mut raw = Vec::with_capacity(count);
 
     let mut open: Vec<Option<(PathBuf, Box<dyn Subject>)>> = Vec::new();
@@ -275,14 +271,9 @@ pub fn latency_interleaved(
     let deadline = time_cap * (u32::try_from(participants.len()).unwrap_or(u32::MAX - 1) + 1);
     while raw.len() < count && began.elapsed() < deadline {
         for _ in 0..CHUNK {
-            if raw_offset + size as u64 > crate::limits::PREALLOCATED_SIZE {
-                raw_offset = 0;
-            }
             let start = Instant::now();
-            raw_file.write_all_at(&record, raw_offset)?;
-            raw_file.sync_data()?;
+            raw_file.write_sync(&record)?;
             raw.push(start.elapsed().as_nanos() as u64);
-            raw_offset += size as u64;
         }
         for (slot, result) in open.iter_mut().zip(samples.iter_mut()) {
             let (Some((_, subject)), Ok(latencies)) = (slot.as_ref(), result.as_mut()) else {

@@ -30,6 +30,7 @@ pub const PEER: Peer = Peer {
     recover,
     buffered: true,
     durable: true,
+    ranked: false,
     rotation_knob: true,
     mapping: "record = Wal::append; durable = Durability::Fsync; buffered = Durability::None (in-process buffer) + one Wal::sync at the end; batch = Wal::append_batch",
 };
@@ -41,6 +42,7 @@ pub const PEER_OS: Peer = Peer {
     recover,
     buffered: true,
     durable: false,
+    ranked: false,
     rotation_knob: true,
     mapping: "Cairn, buffered cells only: record = Wal::append; buffered = Durability::Buffered (one pwrite per append) + one Wal::sync at the end",
 };

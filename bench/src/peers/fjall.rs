@@ -17,6 +17,7 @@ pub const PEER: Peer = Peer {
     recover,
     buffered: true,
     durable: true,
+    ranked: true,
     rotation_knob: false,
     mapping: "record = insert(seq key); durable = Database::persist(SyncData); buffered = insert, one persist(SyncData) at the end; batch = OwnedWriteBatch",
 };

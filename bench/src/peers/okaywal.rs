@@ -22,6 +22,7 @@ pub const PEER: Peer = Peer {
     recover,
     buffered: false,
     durable: true,
+    ranked: true,
     rotation_knob: true,
     mapping: "record = entry of one chunk; batch = entry of 100 chunks; commit always syncs",
 };

@@ -22,6 +22,7 @@ pub const PEER: Peer = Peer {
     recover,
     buffered: true,
     durable: true,
+    ranked: true,
     rotation_knob: true,
     mapping: "one Raft group per writer; record = entry; durable = Engine::write(batch, true); buffered = Engine::write(batch, false), one Engine::sync at the end",
 };

@@ -18,6 +18,7 @@ pub const PEER: Peer = Peer {
     recover,
     buffered: true,
     durable: true,
+    ranked: true,
     rotation_knob: false,
     mapping: "record = write txn + insert(u64, bytes) + commit; durable = Durability::Immediate; buffered = Durability::None, one Immediate commit at the end",
 };

@@ -16,6 +16,7 @@ pub const PEER: Peer = Peer {
     recover,
     buffered: true,
     durable: true,
+    ranked: true,
     rotation_knob: false,
     mapping: "record = insert(seq key); durable = Db::flush(); buffered = insert, one Db::flush() at the end; batch = sled::Batch + apply_batch",
 };

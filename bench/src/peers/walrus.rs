@@ -25,6 +25,7 @@ pub const PEER: Peer = Peer {
     recover,
     buffered: true,
     durable: true,
+    ranked: true,
     rotation_knob: false,
     mapping: "record = append_for_topic; durable = FsyncSchedule::SyncEach; buffered = FsyncSchedule::NoFsync, no sync at the end (walrus has no sync call); batch = batch_append_for_topic",
 };
