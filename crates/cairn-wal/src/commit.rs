@@ -413,20 +413,7 @@ impl<W: LogWriter> Core<W> {
         let gather_started = Instant::now();
         g = self.gather(g);
         let gathered = gather_started.elapsed();
-        if g.poisoned {
-            g.syncing = false;
-            self.notify_durable(&mut g);
-            return (g, Err(Error::Poisoned));
-        }
-        if g.pos.written_lsn + 1 != g.pos.next_lsn {
-            if let Err(e) = g.writer.flush() {
-                g.syncing = false;
-                self.poison(&mut g);
-                return (g, Err(e));
-            }
-            self.mark_written(&mut g);
-        }
-        if let Err(e) = g.writer.before_sync() {
+        if let Err(e) = self.prepare_sync(&mut g) {
             g.syncing = false;
             self.poison(&mut g);
             return (g, Err(e));
@@ -465,6 +452,19 @@ impl<W: LogWriter> Core<W> {
             g = lock(&self.inner);
         }
         (g, result)
+    }
+
+    /// The leader's steps between gathering and taking the syncer: write the buffer to the
+    /// OS and let the writer prepare. Fails if the log was poisoned meanwhile.
+    fn prepare_sync(&self, g: &mut Inner<W>) -> Result<()> {
+        if g.poisoned {
+            return Err(Error::Poisoned);
+        }
+        if g.pos.written_lsn + 1 != g.pos.next_lsn {
+            g.writer.flush()?;
+            self.mark_written(g);
+        }
+        g.writer.before_sync()
     }
 
     /// Lets appenders that are about to join the group do so before the leader syncs it.

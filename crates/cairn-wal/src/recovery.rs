@@ -142,13 +142,18 @@ pub(crate) fn write_front(vfs: &dyn Vfs, dir: &Path, lsn: u64) -> Result<()> {
 /// Writes `[from, to)` of a file back over itself, so that the pages are dirty again and the
 /// next fsync writes them.
 fn rewrite(file: &dyn VfsFile, from: u64, to: u64) -> Result<()> {
+    copy_range(file, file, from, to, from)
+}
+
+/// Copies `[from, to)` of `src` to `dst` at `dst_at`, through a 64 KiB buffer.
+fn copy_range(src: &dyn VfsFile, dst: &dyn VfsFile, from: u64, to: u64, dst_at: u64) -> Result<()> {
     let mut buf = vec![0u8; 64 << 10];
     let mut at = from;
     // Bounded: `at` grows by a full buffer each round until `to`.
     while at < to {
         let n = usize::try_from((to - at).min(buf.len() as u64)).unwrap_or(0);
-        file.read_exact_at(&mut buf[..n], at)?;
-        file.write_all_at(&buf[..n], at)?;
+        src.read_exact_at(&mut buf[..n], at)?;
+        dst.write_all_at(&buf[..n], dst_at + (at - from))?;
         at += n as u64;
     }
     Ok(())
@@ -212,14 +217,7 @@ impl Recovery<'_> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let mut buf = vec![0u8; 64 << 10];
-            let mut at = from;
-            while at < to {
-                let n = usize::try_from((to - at).min(buf.len() as u64)).unwrap_or(0);
-                file.read_exact_at(&mut buf[..n], at)?;
-                qfile.write_all_at(&buf[..n], at - from)?;
-                at += n as u64;
-            }
+            copy_range(file, &*qfile, from, to, 0)?;
             qfile.sync_data()?;
             self.vfs.sync_dir(&q)?;
             self.report.quarantine_files.push(qpath);

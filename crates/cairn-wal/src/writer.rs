@@ -98,6 +98,10 @@ pub(crate) struct SegmentWriter {
 /// preallocated segment, and in what steps (see [`SegmentWriter::zero_ahead`]).
 const ZERO_AHEAD: u64 = 1 << 20;
 
+/// The zeros of one step, written without allocating under the append lock (zero-initialised
+/// static data takes no space in the binary).
+static ZERO_STEP: [u8; ZERO_AHEAD as usize] = [0; ZERO_AHEAD as usize];
+
 impl SegmentWriter {
     /// A writer that continues the active segment at `offset`.
     pub(crate) fn new(
@@ -153,8 +157,8 @@ impl SegmentWriter {
             return Ok(());
         }
         let to = (from + ZERO_AHEAD).min(end);
-        let zeros = vec![0u8; usize::try_from(to - from).expect("at most ZERO_AHEAD")];
-        self.active.file.write_all_at(&zeros, from)?;
+        let len = usize::try_from(to - from).expect("at most ZERO_AHEAD");
+        self.active.file.write_all_at(&ZERO_STEP[..len], from)?;
         self.zeroed_to = to;
         Ok(())
     }
