@@ -713,14 +713,12 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &WalOptions) -> Result
         write_front(vfs, dir, front)?;
     }
     // Segments wholly below the (now validated) front watermark — a purge cut short by a
-    // crash: finish it, oldest first, so the chain stays contiguous.
-    let mut purged = false;
+    // crash: finish it, oldest first, each removal durable before the next (unsynced
+    // removals may reach the disk in any order), so a crash midway leaves a contiguous chain,
+    // as `Ctx::purge_one` does.
     while segments.len() >= 2 && segments[1].header.first_lsn <= front {
         let s = segments.remove(0);
         rec.remove(&s.path)?;
-        purged = true;
-    }
-    if purged {
         vfs.sync_dir(dir)?;
     }
     let first_lsn = segments[0].header.first_lsn.max(front);
