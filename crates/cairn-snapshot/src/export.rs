@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use cairn_crc::Digest;
-use cairn_io::OpenMode;
 use object_store::path::Path as ObjectPath;
 use object_store::{
     Attribute, AttributeValue, Attributes, GetOptions, GetRange, MultipartUpload, ObjectStore,
@@ -40,6 +39,7 @@ use crate::format::{CHUNK_HEADER_SIZE, CHUNK_SIZE_MAX, FOOTER_SIZE, HEADER_FIXED
 use crate::format::{HEADER_CRC_SIZE, USER_META_SIZE_MAX};
 use crate::meta::{NewSnapshot, SnapshotId, SnapshotMeta};
 use crate::reader::{self, SnapshotReader, VfsFileReader};
+use crate::store;
 use crate::store::{Published, SnapshotStore};
 
 /// The part size [`export`] and [`import`] use unless told otherwise: 8 MiB.
@@ -296,18 +296,7 @@ pub async fn export_with(
     options.validate()?;
     let part_size = options.part_size as usize;
     let file_path = store.path_of(id);
-    let open = || {
-        store
-            .vfs()
-            .open(&file_path, OpenMode::Read)
-            .map_err(|e| match e {
-                e if e.is_not_found() => Error::NotFound {
-                    id,
-                    dir: store.dir().to_path_buf(),
-                },
-                e => Error::Io(e),
-            })
-    };
+    let open = || store.open_published(id);
     // Header and footer first (two small reads): the digest goes into the object's
     // metadata before the payload is read. The full read below checks it.
     let footer_meta = reader::peek_meta(open()?, &file_path)?;
@@ -318,16 +307,10 @@ pub async fn export_with(
     };
     let mut reader =
         SnapshotReader::new(BufReader::with_capacity(FILE_BUFFER_SIZE, tee), &file_path)?;
-    if reader.id() != id || footer_meta.id() != id {
-        return Err(Error::Corrupt {
-            path: file_path,
-            offset: 0,
-            kind: CorruptKind::NameMismatch {
-                name: id,
-                header: reader.id(),
-            },
-        });
-    }
+    // The footer's metadata comes from the same header (checked against it), read by a
+    // second open: both must carry the name's id.
+    store::check_name(&file_path, id, reader.id())?;
+    store::check_name(&file_path, id, footer_meta.id())?;
     let target = Target {
         object_store,
         path,
@@ -550,9 +533,12 @@ fn take_part(out: &Mutex<Vec<u8>>, part_size: usize) -> Option<Vec<u8>> {
     if out.len() < part_size {
         return None;
     }
-    let rest = out.split_off(part_size);
-    let part = std::mem::replace(&mut *out, rest);
-    assert_eq!(part.len(), part_size);
+    // The buffer keeps its capacity for the next part (no regrowth, no copy of the part):
+    // the part leaves with the old allocation, the few bytes past it move to a new one.
+    let capacity = out.capacity();
+    let mut part = std::mem::replace(&mut *out, Vec::with_capacity(capacity));
+    out.extend_from_slice(&part[part_size..]);
+    part.truncate(part_size);
     Some(part)
 }
 

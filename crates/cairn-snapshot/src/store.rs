@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cairn_io::{DirLock, OpenMode, Vfs};
+use cairn_io::{DirLock, OpenMode, Vfs, VfsFile};
 
 use crate::error::{CorruptKind, Error, Result};
 use crate::format::{CHUNK_SIZE_DEFAULT, CHUNK_SIZE_MAX, CHUNK_SIZE_MIN};
@@ -223,30 +223,28 @@ impl Shared {
         Ok(ids)
     }
 
+    /// Opens published snapshot `id` for reading; `NotFound` if there is none.
+    fn open_published(&self, id: SnapshotId) -> Result<Box<dyn VfsFile>> {
+        self.vfs
+            .open(&self.final_path(id), OpenMode::Read)
+            .map_err(|e| {
+                if e.is_not_found() {
+                    Error::NotFound {
+                        id,
+                        dir: self.dir.clone(),
+                    }
+                } else {
+                    Error::Io(e)
+                }
+            })
+    }
+
     fn read(&self, id: SnapshotId) -> Result<FileSnapshotReader> {
         let path = self.final_path(id);
-        let file = self.vfs.open(&path, OpenMode::Read).map_err(|e| {
-            if e.is_not_found() {
-                Error::NotFound {
-                    id,
-                    dir: self.dir.clone(),
-                }
-            } else {
-                Error::Io(e)
-            }
-        })?;
+        let file = self.open_published(id)?;
         let source = BufReader::with_capacity(READ_BUFFER_SIZE, VfsFileReader::new(file));
         let reader = SnapshotReader::new(source, &path)?;
-        if reader.id() != id {
-            return Err(Error::Corrupt {
-                path,
-                offset: 0,
-                kind: CorruptKind::NameMismatch {
-                    name: id,
-                    header: reader.id(),
-                },
-            });
-        }
+        check_name(&path, id, reader.id())?;
         Ok(reader)
     }
 
@@ -369,11 +367,11 @@ impl SnapshotStore {
         self.shared.final_path(id)
     }
 
-    /// The Vfs the store works through; the object-store export reads published files
-    /// through it byte for byte.
+    /// Opens published snapshot `id` for reading through the store's Vfs (the object-store
+    /// export reads published files byte for byte); `NotFound` if there is none.
     #[cfg(feature = "object-store")]
-    pub(crate) fn vfs(&self) -> &Arc<dyn Vfs> {
-        &self.shared.vfs
+    pub(crate) fn open_published(&self, id: SnapshotId) -> Result<Box<dyn VfsFile>> {
+        self.shared.open_published(id)
     }
 
     /// The ids of the published snapshots, newest first, from the directory listing alone.
@@ -809,6 +807,18 @@ fn parse_name(name: &str, suffix: &str) -> Option<SnapshotId> {
         return None;
     }
     Some(SnapshotId::new(lsn.parse().ok()?, term.parse().ok()?))
+}
+
+/// `NameMismatch` unless the header of the file named for `id` carries `id`.
+pub(crate) fn check_name(path: &Path, id: SnapshotId, header: SnapshotId) -> Result<()> {
+    if header == id {
+        return Ok(());
+    }
+    Err(Error::Corrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        kind: CorruptKind::NameMismatch { name: id, header },
+    })
 }
 
 #[cfg(test)]
