@@ -36,29 +36,17 @@ struct Control {
     off: Option<String>,
     /// Every site reached.
     hits: Mutex<BTreeSet<String>>,
-    /// Syncs skipped because their site was off.
-    skipped: Mutex<u64>,
 }
 
 impl Control {
     /// Whether a sync of `op` on `path` really happens.
     fn sync(&self, op: &str, path: &Path, is_dir: bool) -> bool {
         let site = site_name(op, path, is_dir);
-        if std::env::var_os("CAIRN_CRASH_DEBUG_SITE").is_some_and(|v| v.to_string_lossy() == site) {
-            eprintln!("site {site} reached in {}", crate::check::current_label());
-            std::process::exit(9);
-        }
         let off = self.off.as_deref() == Some(site.as_str());
         self.hits
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(site);
-        if off {
-            *self
-                .skipped
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
-        }
         !off
     }
 }

@@ -632,13 +632,3 @@ pub fn after_recovery(
         }
     }
 }
-
-/// The current thread's watch label (its replay command).
-pub fn current_label() -> String {
-    MY_WATCH.with(|w| {
-        w.label
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    })
-}
