@@ -425,6 +425,13 @@ impl KillState {
             std::process::abort();
         }
     }
+
+    /// A mutating call: counts towards [`KillPoint::Recovery`] if made during recovery.
+    fn recovery_call(&self) {
+        if crate::system::in_recovery() {
+            self.hit(KillPoint::Recovery);
+        }
+    }
 }
 
 impl KillVfs {
@@ -473,17 +480,9 @@ fn is_snap_dir(path: &Path) -> bool {
     path.file_name().is_some_and(|n| n == "snap")
 }
 
-impl KillVfs {
-    fn recovery_call(&self) {
-        if crate::system::in_recovery() {
-            self.state.hit(KillPoint::Recovery);
-        }
-    }
-}
-
 impl Vfs for KillVfs {
     fn create_new(&self, path: &Path) -> cairn_io::Result<Box<dyn VfsFile>> {
-        self.recovery_call();
+        self.state.recovery_call();
         let inner = self.inner.create_new(path)?;
         Ok(Box::new(KillFile {
             inner,
@@ -500,7 +499,7 @@ impl Vfs for KillVfs {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> cairn_io::Result<()> {
-        self.recovery_call();
+        self.state.recovery_call();
         self.inner.rename(from, to)?;
         if to.parent().is_some_and(is_snap_dir) {
             self.state.hit(KillPoint::SnapRename);
@@ -509,7 +508,7 @@ impl Vfs for KillVfs {
     }
 
     fn remove_file(&self, path: &Path) -> cairn_io::Result<()> {
-        self.recovery_call();
+        self.state.recovery_call();
         self.inner.remove_file(path)
     }
 
@@ -518,12 +517,12 @@ impl Vfs for KillVfs {
     }
 
     fn create_dir_all(&self, dir: &Path) -> cairn_io::Result<()> {
-        self.recovery_call();
+        self.state.recovery_call();
         self.inner.create_dir_all(dir)
     }
 
     fn sync_dir(&self, dir: &Path) -> cairn_io::Result<()> {
-        self.recovery_call();
+        self.state.recovery_call();
         if is_snap_dir(dir) {
             self.state.hit(KillPoint::SnapDirFsync);
         }
@@ -553,9 +552,7 @@ impl VfsFile for KillFile {
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> cairn_io::Result<usize> {
-        if crate::system::in_recovery() {
-            self.state.hit(KillPoint::Recovery);
-        }
+        self.state.recovery_call();
         let n = self.inner.write_at(buf, offset)?;
         if is_segment(self.inner.path()) && !crate::system::in_recovery() {
             if offset == 0 {
@@ -567,23 +564,17 @@ impl VfsFile for KillFile {
     }
 
     fn set_len(&self, len: u64) -> cairn_io::Result<()> {
-        if crate::system::in_recovery() {
-            self.state.hit(KillPoint::Recovery);
-        }
+        self.state.recovery_call();
         self.inner.set_len(len)
     }
 
     fn allocate(&self, offset: u64, len: u64) -> cairn_io::Result<()> {
-        if crate::system::in_recovery() {
-            self.state.hit(KillPoint::Recovery);
-        }
+        self.state.recovery_call();
         self.inner.allocate(offset, len)
     }
 
     fn sync_data(&self) -> cairn_io::Result<()> {
-        if crate::system::in_recovery() {
-            self.state.hit(KillPoint::Recovery);
-        }
+        self.state.recovery_call();
         self.inner.sync_data()?;
         if is_segment(self.inner.path()) && !crate::system::in_recovery() {
             self.state.hit(KillPoint::AfterFsync);
@@ -592,9 +583,7 @@ impl VfsFile for KillFile {
     }
 
     fn sync_all(&self) -> cairn_io::Result<()> {
-        if crate::system::in_recovery() {
-            self.state.hit(KillPoint::Recovery);
-        }
+        self.state.recovery_call();
         self.inner.sync_all()?;
         if self.inner.path().extension().is_some_and(|e| e == "tmp") {
             self.state.hit(KillPoint::SnapTempFsync);
