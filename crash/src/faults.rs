@@ -28,7 +28,7 @@ use crate::explore::base_dir;
 use crate::figures::Figures;
 use crate::rng::derive;
 use crate::system::{Layout, Sys, recover};
-use crate::workload::{History, Op as WOp, payload};
+use crate::workload::{History, payload};
 
 /// Segment size of the fault workloads.
 const SEGMENT: u64 = 4096;
@@ -75,17 +75,6 @@ struct Driven {
     acked_after_failure: u64,
 }
 
-fn history_of(payloads: &[Vec<u8>]) -> History {
-    let mut g = crate::workload::Gen::new(SEGMENT, 0);
-    for p in payloads {
-        g.apply(&WOp::Append {
-            payload: p.clone(),
-            level: Durability::Fsync,
-        });
-    }
-    (*g.point().history).clone()
-}
-
 /// Runs `RECORDS` fsync'd appends with a checkpoint every eighth, with `rule` installed after
 /// the system opened.
 fn drive(seed: u64, rule: Option<FaultRule>, capacity: Option<u64>) -> Driven {
@@ -93,7 +82,7 @@ fn drive(seed: u64, rule: Option<FaultRule>, capacity: Option<u64>) -> Driven {
     let sim = SimVfs::new(seed);
     let mut d = Driven {
         sim: sim.clone(),
-        history: history_of(&[]),
+        history: History::new(),
         acked: 0,
         failed: false,
         acked_after_failure: 0,
@@ -133,7 +122,7 @@ fn drive(seed: u64, rule: Option<FaultRule>, capacity: Option<u64>) -> Driven {
             }
         }
     }
-    d.history = history_of(&written);
+    d.history = History::of(&written);
     drop(sys);
     d
 }
@@ -241,18 +230,9 @@ fn enospc(class: &mut Class) {
         }
         let image = d.sim.crash_image(&CrashModel::DropAll);
         let mut e = expect(&d);
-        let mut g = crate::workload::Gen::new(SEGMENT, 0);
-        for r in &d.history.recs {
-            g.apply(&WOp::Append {
-                payload: r.payload.to_vec(),
-                level: Durability::Fsync,
-            });
-        }
-        g.apply(&WOp::Append {
-            payload: b"after space freed".to_vec(),
-            level: Durability::Fsync,
-        });
-        e.cands.push(g.point().history.clone());
+        let mut after = d.history.clone();
+        after.push(b"after space freed", true);
+        e.cands.push(Arc::new(after));
         let v = check::check_image(&image, &layout, &e, false);
         class.verdict(&v, "enospc", &format!("capacity {cap}, then power loss"));
     }
@@ -276,7 +256,10 @@ fn small_log(seed: u64, records: u64, checkpoint_at: Option<u64>) -> (SimVfs, Hi
     }
     sys.wal.close().expect("no faults");
     drop(sys);
-    (sim.crash_image(&CrashModel::DropAll), history_of(&payloads))
+    (
+        sim.crash_image(&CrashModel::DropAll),
+        History::of(&payloads),
+    )
 }
 
 fn files_under(sim: &SimVfs, dir: &Path) -> Vec<PathBuf> {

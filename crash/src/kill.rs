@@ -35,7 +35,7 @@ use crate::figures::Figures;
 use crate::journal::{Journal, JournalVfs, KILL_POINTS, KillVfs, Replayer};
 use crate::rng::{Rng, clock_seed, derive};
 use crate::system::{Layout, recover};
-use crate::workload::{Gen, History, Op, payload};
+use crate::workload::{History, payload};
 
 /// The child's subcommand.
 pub const CHILD_COMMAND: &str = "kill-child";
@@ -140,14 +140,7 @@ struct Ledger {
 
 impl Ledger {
     fn history(&self) -> Arc<History> {
-        let mut g = Gen::new(SEGMENT, 0);
-        for p in &self.payloads {
-            g.apply(&Op::Append {
-                payload: p.clone(),
-                level: Durability::Fsync,
-            });
-        }
-        g.point().history.clone()
+        Arc::new(History::of(&self.payloads))
     }
 
     fn line(&mut self, line: &str, kill_points: &mut u64) {

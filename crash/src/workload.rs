@@ -95,11 +95,21 @@ pub struct History {
 }
 
 impl History {
-    fn new() -> Self {
+    /// The empty history.
+    pub fn new() -> Self {
         Self {
             recs: Vec::new(),
             states: vec![SmState::EMPTY],
         }
+    }
+
+    /// The history of `payloads` appended one by one, each its own batch.
+    pub fn of(payloads: &[Vec<u8>]) -> Self {
+        let mut h = Self::new();
+        for p in payloads {
+            h.push(p, true);
+        }
+        h
     }
 
     /// How many records.
@@ -107,7 +117,8 @@ impl History {
         self.recs.len() as u64
     }
 
-    fn push(&mut self, payload: &[u8], batch_end: bool) {
+    /// Issues the next record (LSN `len() + 1`); `batch_end` if it ends its batch.
+    pub fn push(&mut self, payload: &[u8], batch_end: bool) {
         let mut state = *self.states.last().expect("states has the empty prefix");
         let lsn = self.len() + 1;
         state.apply(lsn, payload);
