@@ -7,9 +7,11 @@
 //! filler derived from the state, so a snapshot that verifies but holds the wrong bytes is
 //! caught as well.
 
+use std::cell::Cell;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::LocalKey;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -177,45 +179,47 @@ impl cairn_recovery::StateMachine for Machine {
 }
 
 thread_local! {
-    static RECOVERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static RECOVERING: Cell<bool> = const { Cell::new(false) };
+    static HARNESS: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Marks the current thread as recovering while alive (the sync ablation tells
-/// recovery-time syncs from run-time ones by it).
-struct RecoveryPhase(bool);
+/// Sets one of the current thread's phase flags while alive and restores its previous value
+/// when dropped, also when a panic unwinds through it.
+struct PhaseFlag {
+    flag: &'static LocalKey<Cell<bool>>,
+    was: bool,
+}
 
-impl RecoveryPhase {
-    fn enter() -> Self {
-        Self(RECOVERING.with(|r| r.replace(true)))
+impl PhaseFlag {
+    fn enter(flag: &'static LocalKey<Cell<bool>>) -> Self {
+        Self {
+            flag,
+            was: flag.with(|f| f.replace(true)),
+        }
     }
 }
 
-impl Drop for RecoveryPhase {
+impl Drop for PhaseFlag {
     fn drop(&mut self) {
-        RECOVERING.with(|r| r.set(self.0));
+        self.flag.with(|f| f.set(self.was));
     }
 }
 
-/// Whether the current thread is inside [`recover`].
+/// Whether the current thread is inside [`recover`] (the sync ablation tells recovery-time
+/// syncs from run-time ones by it).
 pub fn in_recovery() -> bool {
-    RECOVERING.with(std::cell::Cell::get)
-}
-
-thread_local! {
-    static HARNESS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    RECOVERING.with(Cell::get)
 }
 
 /// Runs `f` as the harness's own set-up (not under test: the ablation leaves its syncs alone).
 pub fn as_harness<T>(f: impl FnOnce() -> T) -> T {
-    let was = HARNESS.with(|h| h.replace(true));
-    let out = f();
-    HARNESS.with(|h| h.set(was));
-    out
+    let _phase = PhaseFlag::enter(&HARNESS);
+    f()
 }
 
 /// Whether the current thread runs harness set-up.
 pub fn in_harness() -> bool {
-    HARNESS.with(std::cell::Cell::get)
+    HARNESS.with(Cell::get)
 }
 
 /// What recovery found: the running system plus what was read to build it.
@@ -246,7 +250,7 @@ impl Recovered {
 ///
 /// Any error of recovery or of reading the log.
 pub fn recover(vfs: Arc<dyn Vfs>, layout: &Layout) -> Result<Recovered> {
-    let _phase = RecoveryPhase::enter();
+    let _phase = PhaseFlag::enter(&RECOVERING);
     let options = cairn_recovery::RecoverOptions {
         wal: layout.wal_options(),
         store: store_options(),
@@ -344,5 +348,19 @@ impl Sys {
             self.snap = (last, self.state);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_harness_set_up_leaves_the_flag_clear() {
+        let caught = std::panic::catch_unwind(|| as_harness(|| panic!("set-up failed")));
+        assert!(caught.is_err());
+        assert!(!in_harness());
+        assert!(as_harness(in_harness));
+        assert!(!in_harness());
     }
 }
