@@ -19,7 +19,7 @@ mod faults;
     clippy::disallowed_methods,
     reason = "the figures file is the harness's own output, not a file under test"
 )]
-#[allow(dead_code, reason = "xtask's merge is not needed here")]
+#[allow(dead_code, reason = "xtask's merge and parse_flat are not needed here")]
 #[path = "../../xtask/src/figures.rs"]
 mod figures;
 mod journal;

@@ -215,19 +215,9 @@ fn test(root: &Path, json: Option<&Path>) -> Result<()> {
         eprintln!("$ {}", display(&command));
         let status = command.status().context("running cairn-crash")?;
         if let Ok(text) = std::fs::read_to_string(&json_path) {
-            let body = text.trim().trim_start_matches('{').trim_end_matches('}');
-            for pair in body.split(", ") {
-                let Some((key, value)) = pair.split_once(": ") else {
-                    continue;
-                };
-                let key = format!("crash_{suite}_{}", key.trim_matches('"'));
-                if let Ok(v) = value.parse::<u64>() {
-                    figures.push(&key, v);
-                } else if let Ok(v) = value.parse::<f64>() {
-                    figures.push(&key, v);
-                } else {
-                    figures.push(&key, value.trim_matches('"'));
-                }
+            match Figures::parse_flat(&text) {
+                Ok(suite_figures) => figures.merge(&format!("crash_{suite}_"), &suite_figures),
+                Err(e) => eprintln!("crash {suite}: ignoring {}: {e:#}", json_path.display()),
             }
         }
         if !status.success() {
