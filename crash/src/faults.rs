@@ -441,7 +441,6 @@ fn truncations(class: &mut Class) {
 }
 
 fn misdirects(class: &mut Class) {
-    let layout = Layout::sim(SEGMENT);
     for n in 1..=20u64 {
         for delta in [-4096i64, -512, -8, 8, 512, 4096] {
             let _w = watch(|| format!("cairn-crash faults (misdirect write {n} by {delta})"));
@@ -460,7 +459,6 @@ fn misdirects(class: &mut Class) {
                     class.violation(format!("misdirect write {n} by {delta}: {what}"))
                 }
             }
-            let _ = &layout;
         }
     }
 }
